@@ -20,6 +20,7 @@ Owns two steps and nothing else; imports only torch.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -112,23 +113,34 @@ class MemoryWalk:
 def memory_order(tensor: torch.Tensor) -> tuple[int, ...] | None:
     """The non-size-1 dims of ``tensor`` from outermost to innermost in memory, or None if the
     tensor is not dense (has gaps or overlaps), i.e. cannot be walked as one flat array."""
-    dims = [d for d in range(tensor.ndim) if tensor.shape[d] != 1]
-    order = sorted(dims, key=lambda d: -tensor.stride(d))
+    return _memory_order(tuple(tensor.shape), tensor.stride())
+
+
+@functools.lru_cache(maxsize=1024)
+def _memory_order(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, ...] | None:
+    dims = [d for d in range(len(shape)) if shape[d] != 1]
+    order = sorted(dims, key=lambda d: -strides[d])
     expected = 1
     for d in reversed(order):
-        if tensor.stride(d) != expected:
+        if strides[d] != expected:
             return None
-        expected *= tensor.shape[d]
+        expected *= shape[d]
     return tuple(order)
 
 
 def plan_memory_walk(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | None:
     """A flat walk of ``input`` for a weight viewed as ``slope_shape``, or None if none fits."""
-    order = memory_order(input)
+    return _plan_memory_walk(tuple(input.shape), input.stride(), tuple(slope_shape))
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_memory_walk(
+    shape: tuple[int, ...], strides: tuple[int, ...], slope_shape: tuple[int, ...]
+) -> MemoryWalk | None:
+    order = _memory_order(shape, strides)
     if order is None:
         return None
     varies = [slope_shape[d] != 1 for d in order]
-    shape = input.shape
     # rows: every dim after the last slope-varying one is the row.
     last_varying = max((i for i, v in enumerate(varies) if v), default=-1)
     inner = math.prod(shape[d] for d in order[last_varying + 1 :])
@@ -145,7 +157,28 @@ def plan_memory_walk(input: torch.Tensor, slope_shape: tuple[int, ...]) -> Memor
 def slope_vector(weight_view: torch.Tensor, input_shape: torch.Size, walk: MemoryWalk) -> torch.Tensor:
     """The slopes as the flat, contiguous vector the kernel indexes (rows: one per row in memory
     order; period: one per position in the period). Small: it has no more entries than rows or
-    the period."""
+    the period.
+
+    >>> walk = plan_memory_walk(torch.empty(2, 3, 40), (1, 3, 1))
+    >>> slope_vector(torch.tensor([[[1.0], [2.0], [3.0]]]), (2, 3, 40), walk)
+    tensor([1., 2., 3., 1., 2., 3.])
+    """
+    flat = weight_view.reshape(-1)
+    index = _slope_index(tuple(input_shape), tuple(weight_view.shape), walk)
+    return flat if index is None else flat[index]
+
+
+@functools.lru_cache(maxsize=1024)
+def _slope_index(input_shape: tuple[int, ...], slope_shape: tuple[int, ...], walk: MemoryWalk) -> torch.Tensor | None:
+    """Positions in the flattened weight of each entry of the slope vector (None: identity)."""
+    positions = torch.arange(math.prod(slope_shape)).reshape(slope_shape)
+    index = _gather_slopes(positions, input_shape, walk)
+    if index.numel() == positions.numel() and torch.equal(index, positions.reshape(-1)):
+        return None
+    return index
+
+
+def _gather_slopes(weight_view: torch.Tensor, input_shape: tuple[int, ...], walk: MemoryWalk) -> torch.Tensor:
     expanded = weight_view.expand(input_shape)
     index = tuple(slice(None) if d in walk.slope_dims else 0 for d in range(len(input_shape)))
     picked = expanded[index]  # dims left: slope_dims, in logical order
