@@ -49,22 +49,27 @@ def _prelu_fake(input: Tensor, weight: Tensor) -> Tensor:
 
 
 @torch.library.custom_op(f"{_LIBRARY}::prelu_backward", mutates_args=())
-def prelu_backward_op(grad: Tensor, input: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
-    """Gradients of PReLU for input and weight, in one pass over memory when fused."""
-    if input.numel() == 0:
-        return torch.empty_like(input), torch.zeros_like(weight)
-    walk = backend.choose(input, tuple(weight.shape), grad)
+def prelu_backward_op(grad: Tensor, saved: Tensor, weight: Tensor, from_output: bool = False) -> tuple[Tensor, Tensor]:
+    """Gradients of PReLU for input and weight, in one pass over memory when fused.
+
+    ``saved`` is the input, or with ``from_output=True`` the output of an in-place call.
+    """
+    if saved.numel() == 0:
+        return torch.empty_like(saved), torch.zeros_like(weight)
+    walk = backend.choose(saved, tuple(weight.shape), grad)
     if walk is None:
-        grad_input, grad_weight = native.backward(grad, input, weight)
+        grad_input, grad_weight = native.backward(grad, saved, weight, from_output=from_output)
     else:
-        grad_input, grad_weight = backend.fused_kernels.backward(grad, input, weight, walk)
+        grad_input, grad_weight = backend.fused_kernels.backward(grad, saved, weight, walk, from_output=from_output)
     # The weight gradient must have the weight's strides, as the fake kernel promises.
     return grad_input, torch.empty_like(weight).copy_(grad_weight)
 
 
 @prelu_backward_op.register_fake
-def _prelu_backward_fake(grad: Tensor, input: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
-    return torch.empty_like(input), torch.empty_like(weight)
+def _prelu_backward_fake(
+    grad: Tensor, saved: Tensor, weight: Tensor, from_output: bool = False
+) -> tuple[Tensor, Tensor]:
+    return torch.empty_like(saved), torch.empty_like(weight)
 
 
 def _prelu_setup_context(ctx, inputs, output) -> None:
@@ -77,7 +82,7 @@ def _prelu_backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
     if torch.is_grad_enabled():  # create_graph=True: build the gradient from differentiable ops
         grad_input, grad_weight = native.differentiable_backward(grad, input, weight)
     else:
-        grad_input, grad_weight = prelu_backward_op(grad, input, weight)
+        grad_input, grad_weight = prelu_backward_op(grad, input, weight, False)
     return (
         grad_input if ctx.needs_input_grad[0] else None,
         grad_weight if ctx.needs_input_grad[1] else None,
@@ -138,3 +143,109 @@ def _leaky_relu_backward(ctx, grad: Tensor) -> tuple[Tensor | None, None]:
 
 
 leaky_relu_op.register_autograd(_leaky_relu_backward, setup_context=_leaky_relu_setup_context)
+
+
+# In place. torch.library cannot attach autograd to a mutating op, so a mutating op does the
+# writing and a small autograd.Function (which dynamo traces through) marks the input dirty and
+# saves only the output: backward recovers x = y / a where y <= 0 (slopes > 0; prelu.functional
+# refuses anything else before this runs).
+
+
+def inplace_slope_message(layer: str, smallest: str, non_finite: int) -> str:
+    """The refusal for an in-place call whose slopes are not all finite and > 0."""
+    return (
+        f"{layer} with inplace=True needs every slope finite and > 0 (backward recovers the input "
+        f"as output / slope), but its smallest slope is {smallest}"
+        + (f" and {non_finite} slope(s) are not finite" if non_finite else "")
+        + "; keep the slopes positive (e.g. clamp them after each optimizer step) or use inplace=False"
+    )
+
+
+def check_inplace_slopes(slopes: Tensor, layer: str = "prelu") -> None:
+    """ValueError unless every slope is finite and > 0 (runs on real values, before any write)."""
+    if not bool((torch.isfinite(slopes) & (slopes > 0)).all()):
+        finite = slopes[torch.isfinite(slopes)]
+        smallest = f"{finite.min().item():.6g}" if finite.numel() else "none finite"
+        raise ValueError(inplace_slope_message(layer, smallest, slopes.numel() - finite.numel()))
+
+
+@torch.library.custom_op(f"{_LIBRARY}::prelu_", mutates_args=("input",))
+def prelu_inplace_op(input: Tensor, weight: Tensor) -> None:
+    """PReLU written over ``input``; refuses slopes that are not finite and > 0 before writing."""
+    _check_canonical(input, weight)
+    check_inplace_slopes(weight)
+    walk = backend.choose(input, tuple(weight.shape))
+    if walk is None:
+        if input.numel():
+            native.forward_(input, weight)
+    else:
+        backend.fused_kernels.forward(input, weight, walk, out=input)
+
+
+@prelu_inplace_op.register_fake
+def _prelu_inplace_fake(input: Tensor, weight: Tensor) -> None:
+    _check_canonical(input, weight)
+
+
+@torch.library.custom_op(f"{_LIBRARY}::leaky_relu_", mutates_args=("input",))
+def leaky_relu_inplace_op(input: Tensor, negative_slope: float) -> None:
+    """Leaky ReLU written over ``input``."""
+    walk = backend.choose(input, (1,) * input.ndim)
+    if walk is None:
+        if input.numel():
+            native.forward_(input, negative_slope)
+    else:
+        backend.fused_kernels.forward(input, _shared_slope(input, negative_slope), walk, out=input)
+
+
+@leaky_relu_inplace_op.register_fake
+def _leaky_relu_inplace_fake(input: Tensor, negative_slope: float) -> None:
+    return None
+
+
+_NO_DOUBLE_BACKWARD = (
+    "double backward through an in-place {name} is not supported: its input was overwritten, and "
+    "the second derivative would need it; call it with inplace=False"
+)
+
+
+class PReLUInplace(torch.autograd.Function):
+    """In-place PReLU: overwrites ``input``, saves only the output (and the slopes)."""
+
+    @staticmethod
+    def forward(ctx, input: Tensor, weight: Tensor) -> Tensor:
+        prelu_inplace_op(input, weight)
+        ctx.mark_dirty(input)
+        ctx.save_for_backward(input, weight)
+        return input
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        if torch.is_grad_enabled():
+            raise RuntimeError(_NO_DOUBLE_BACKWARD.format(name="PReLU"))
+        output, weight = ctx.saved_tensors
+        grad_input, grad_weight = prelu_backward_op(grad, output, weight, True)
+        return (
+            grad_input if ctx.needs_input_grad[0] else None,
+            grad_weight if ctx.needs_input_grad[1] else None,
+        )
+
+
+class LeakyReLUInplace(torch.autograd.Function):
+    """In-place Leaky ReLU (slope > 0): overwrites ``input``, saves only the output."""
+
+    @staticmethod
+    def forward(ctx, input: Tensor, negative_slope: float) -> Tensor:
+        leaky_relu_inplace_op(input, negative_slope)
+        ctx.mark_dirty(input)
+        ctx.save_for_backward(input)
+        ctx.negative_slope = negative_slope
+        return input
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        if torch.is_grad_enabled():
+            raise RuntimeError(_NO_DOUBLE_BACKWARD.format(name="Leaky ReLU"))
+        (output,) = ctx.saved_tensors
+        # For a slope > 0 the output has the input's sign, so the input's formula applies as is.
+        return leaky_relu_backward_op(grad, output, ctx.negative_slope), None

@@ -6,11 +6,13 @@ Owns argument checks and the public slope layouts; imports :mod:`prelu.autograd`
 
 from __future__ import annotations
 
+import math
 import numbers
 
+import torch
 from torch import Tensor
 
-from prelu import autograd
+from prelu import autograd, onnx_path
 from prelu.layout import slope_view_shape
 
 
@@ -34,7 +36,28 @@ def check_input_and_weight(input: Tensor, weight: Tensor) -> None:
         raise TypeError(f"input is {input.dtype} but weight is {weight.dtype}; cast one to the other's dtype")
 
 
-def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1) -> Tensor:
+def _check_inplace_target(input: Tensor, inplace: object) -> None:
+    """Refuse, before anything is written, an in-place call torch would refuse or could not undo."""
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    if not inplace:
+        return
+    if torch.is_grad_enabled() and input.requires_grad:
+        base = input._base if input._base is not None else input
+        if base.is_leaf:
+            what = "a leaf Variable" if input._base is None else "a view of a leaf Variable"
+            raise RuntimeError(
+                f"{what} that requires grad is being used in an in-place operation "
+                f"(prelu with inplace=True); pass inplace=False or call it on a non-leaf tensor"
+            )
+    if not torch.compiler.is_compiling() and torch._debug_has_internal_overlap(input) == 1:
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a single "
+            f"memory location (an expanded input, strides {input.stride()}); clone() it first or pass inplace=False"
+        )
+
+
+def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool = False) -> Tensor:
     r"""Parametric ReLU (He et al. 2015): ``x`` where ``x > 0``, ``a * x`` elsewhere, slopes from ``weight``.
 
     .. math::
@@ -58,21 +81,33 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1) -> Tensor:
             ``PRelu``); the output always has ``input``'s shape.
         channel_dim: the channel axis for a 1-D weight; negative counts from the end (``-1`` for
             channels-last and (batch, sequence, features) layouts). Default 1, as torch.nn.PReLU.
+        inplace: overwrite ``input`` with the output and return it. Autograd then keeps only the
+            output (and the slopes): backward recovers ``x = y / a`` where ``y <= 0``, so every
+            slope must be finite and > 0. Double backward is not available in place.
 
     Returns:
-        A new tensor with ``input``'s shape, dtype and memory layout. ``x == 0`` takes the negative
-        branch (output 0 either way); NaN and +-inf propagate as in torch.nn.functional.prelu.
+        A new tensor with ``input``'s shape, dtype and memory layout (``input`` itself when
+        ``inplace``). ``x == 0`` takes the negative branch (output 0 either way); NaN and +-inf
+        propagate as in torch.nn.functional.prelu.
 
     Raises:
-        ValueError: ``weight`` fits no layout (the message names both shapes).
-        TypeError: non-floating or mismatched dtypes.  RuntimeError: different devices.
+        ValueError: ``weight`` fits no layout (the message names both shapes); ``inplace`` with a
+            slope <= 0 or non-finite (names the smallest slope).
+        TypeError: non-floating or mismatched dtypes.  RuntimeError: different devices; in place
+            on a leaf that requires grad, or on an input whose elements overlap.
+        Every check runs before anything is written.
     """
     check_input_and_weight(input, weight)
     view_shape = slope_view_shape(input.shape, weight.shape, channel_dim)
+    if torch.onnx.is_in_onnx_export():
+        return onnx_path.prelu(input, weight, view_shape)
+    _check_inplace_target(input, inplace)
+    if inplace:  # the slopes are checked inside the op, on real values, before it writes
+        return autograd.PReLUInplace.apply(input, weight.reshape(view_shape))
     return autograd.prelu_op(input, weight.reshape(view_shape))
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, *, inplace: bool = False) -> Tensor:
     r"""Leaky ReLU (Maas et al. 2013): ``x`` where ``x > 0``, ``negative_slope * x`` elsewhere.
 
     .. math::
@@ -85,8 +120,17 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     Parameters:
         input: a floating-point tensor of any shape.
         negative_slope: the fixed slope for ``x <= 0`` (a real number). Default 0.01.
+        inplace: overwrite ``input`` and keep only the output for backward (needs a finite
+            ``negative_slope > 0``; checked before anything is written).
     """
     _check_floating("input", input)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
+    if torch.onnx.is_in_onnx_export():
+        return onnx_path.leaky_relu(input, float(negative_slope))
+    _check_inplace_target(input, inplace)
+    if inplace:
+        if not (math.isfinite(negative_slope) and negative_slope > 0):
+            raise ValueError(autograd.inplace_slope_message("leaky_relu", f"{negative_slope:.6g}", 0))
+        return autograd.LeakyReLUInplace.apply(input, float(negative_slope))
     return autograd.leaky_relu_op(input, float(negative_slope))

@@ -29,6 +29,12 @@ def _check_slope(name: str, value: object) -> float:
     return float(value)
 
 
+def _check_inplace(inplace: object) -> bool:
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    return inplace
+
+
 def _check_channel_dim(channel_dim: object) -> int:
     if isinstance(channel_dim, bool) or not isinstance(channel_dim, numbers.Integral):
         raise TypeError(f"channel_dim must be an int, got {channel_dim!r}")
@@ -51,6 +57,8 @@ class PReLU(nn.Module):
         init: initial value of every slope. Default 0.25.
         channel_dim: the channel axis of the input (negative counts from the end; ``-1`` for
             channels-last and (batch, sequence, features)). Default 1, as torch.nn.PReLU.
+        inplace: overwrite the input and keep only the output for backward (slopes must stay
+            > 0; see :func:`prelu.prelu`). Default False.
         device, dtype: of the ``weight`` parameter.
 
     Shape:
@@ -80,6 +88,7 @@ class PReLU(nn.Module):
         init: float = 0.25,
         *,
         channel_dim: int = 1,
+        inplace: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -87,6 +96,7 @@ class PReLU(nn.Module):
         self.num_parameters = _check_num_parameters(num_parameters)
         self.init = _check_slope("init", init)
         self.channel_dim = _check_channel_dim(channel_dim)
+        self.inplace = _check_inplace(inplace)
         self.weight = nn.Parameter(torch.empty(self.num_parameters, device=device, dtype=dtype))
         self.reset_parameters()
 
@@ -96,10 +106,11 @@ class PReLU(nn.Module):
             self.weight.fill_(self.init)
 
     def forward(self, input: Tensor) -> Tensor:
-        return functional.prelu(input, self.weight, channel_dim=self.channel_dim)
+        return functional.prelu(input, self.weight, channel_dim=self.channel_dim, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}, init={self.init}, channel_dim={self.channel_dim}"
+        text = f"num_parameters={self.num_parameters}, init={self.init}, channel_dim={self.channel_dim}"
+        return text + (", inplace=True" if self.inplace else "")
 
 
 class LeakyReLU(nn.Module):
@@ -110,6 +121,8 @@ class LeakyReLU(nn.Module):
 
     Args:
         negative_slope: the slope for ``x <= 0``. Default 0.01.
+        inplace: overwrite the input and keep only the output for backward (needs
+            ``negative_slope > 0``). Default False.
 
     Shape:
         - Input: :math:`(*)`, any number of dims.
@@ -125,12 +138,13 @@ class LeakyReLU(nn.Module):
         [-1.0, 5.0]
     """
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, *, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = _check_slope("negative_slope", negative_slope)
+        self.inplace = _check_inplace(inplace)
 
     def forward(self, input: Tensor) -> Tensor:
-        return functional.leaky_relu(input, self.negative_slope)
+        return functional.leaky_relu(input, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")

@@ -159,9 +159,13 @@ def _slope_array(weight_view: torch.Tensor, input: torch.Tensor, walk: MemoryWal
     return slopes
 
 
-def forward(input: torch.Tensor, weight_view: torch.Tensor, walk: MemoryWalk) -> torch.Tensor:
-    """PReLU forward along ``walk``; the output has ``input``'s strides."""
-    out = torch.empty_like(input)
+def forward(
+    input: torch.Tensor, weight_view: torch.Tensor, walk: MemoryWalk, *, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """PReLU forward along ``walk``; the output has ``input``'s strides. ``out=input`` runs in
+    place (each element is read before it is written)."""
+    if out is None:
+        out = torch.empty_like(input)
     _sync_threads()
     x, y = _flat(input), _flat(out)
     slopes = _slope_array(weight_view, input, walk)
@@ -173,16 +177,24 @@ def forward(input: torch.Tensor, weight_view: torch.Tensor, walk: MemoryWalk) ->
 
 
 def backward(
-    grad: torch.Tensor, input: torch.Tensor, weight_view: torch.Tensor, walk: MemoryWalk
+    grad: torch.Tensor,
+    saved: torch.Tensor,
+    weight_view: torch.Tensor,
+    walk: MemoryWalk,
+    *,
+    from_output: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients for input (``input``'s strides) and slope (``weight_view``'s shape).
+    """Gradients for input (``saved``'s strides) and slope (``weight_view``'s shape).
 
-    ``grad`` must have the same strides as ``input``.
+    ``saved`` is the input ``x``, or with ``from_output=True`` the output ``y`` of an in-place
+    call. For slopes > 0, ``y > 0`` exactly where ``x > 0`` and ``x = y / a`` elsewhere, so the
+    same pass serves both: ``dL/da = (sum of g * y where y <= 0) / a``. ``grad`` must have the
+    same strides as ``saved``.
     """
-    grad_input = torch.empty_like(input)
+    grad_input = torch.empty_like(saved)
     _sync_threads()
-    g, x, gx = _flat(grad), _flat(input), _flat(grad_input)
-    slopes = _slope_array(weight_view, input, walk)
+    g, x, gx = _flat(grad), _flat(saved), _flat(grad_input)
+    slopes = _slope_array(weight_view, saved, walk)
     if walk.kind == "rows":
         tasks_per_row = math.ceil(walk.length / CHUNK)
         partials = np.zeros(slopes.size * tasks_per_row, dtype=np.float64)
@@ -190,11 +202,13 @@ def backward(
         slope_grad = torch.from_numpy(partials).view(slopes.size, tasks_per_row).sum(dim=1)
     else:
         rows_per_task = _rows_per_task(walk.length)
-        tasks = math.ceil((input.numel() // walk.length) / rows_per_task)
+        tasks = math.ceil((saved.numel() // walk.length) / rows_per_task)
         partials = np.zeros((tasks, walk.length), dtype=np.float64)
         _period_backward(g, x, slopes, gx, partials, rows_per_task)
         slope_grad = torch.from_numpy(partials).sum(dim=0)
-    slope_grad = fold_slope_gradient(slope_grad, input.shape, tuple(weight_view.shape), walk)
+    if from_output:
+        slope_grad = slope_grad / torch.from_numpy(slopes).to(torch.float64)
+    slope_grad = fold_slope_gradient(slope_grad, saved.shape, tuple(weight_view.shape), walk)
     return grad_input, slope_grad.to(weight_view.dtype)
 
 

@@ -23,15 +23,28 @@ def forward(input: torch.Tensor, weight_view: torch.Tensor) -> torch.Tensor:
     return torch.where(input > 0, input, input * weight_view, out=out)
 
 
+def forward_(input: torch.Tensor, weight_view: torch.Tensor | float) -> None:
+    """``y`` written over ``input``. Multiplying by 1 where ``x > 0`` keeps NaN, +-inf and -0.0
+    exactly as the out-of-place path; torch itself refuses an ``input`` whose elements overlap."""
+    input.mul_(torch.where(input > 0, 1.0, weight_view))
+
+
 def input_backward(grad: torch.Tensor, input: torch.Tensor, slope: torch.Tensor | float) -> torch.Tensor:
     """The input gradient alone (``input``'s strides); ``slope`` may be a float (Leaky ReLU)."""
     return torch.where(input > 0, grad, grad * slope, out=torch.empty_like(input))
 
 
-def backward(grad: torch.Tensor, input: torch.Tensor, weight_view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients for input (``input``'s strides) and slope (``weight_view``'s shape)."""
-    grad_weight = torch.where(input > 0, 0, grad * input).sum_to_size(weight_view.shape)
-    return input_backward(grad, input, weight_view), grad_weight
+def backward(
+    grad: torch.Tensor, saved: torch.Tensor, weight_view: torch.Tensor, *, from_output: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients for input (``saved``'s strides) and slope (``weight_view``'s shape).
+
+    ``saved`` is ``x``, or with ``from_output=True`` the output ``y`` of an in-place call (slopes
+    > 0): ``y > 0`` exactly where ``x > 0``, and ``x = y / a`` elsewhere.
+    """
+    negative_part = saved / weight_view if from_output else saved
+    grad_weight = torch.where(saved > 0, 0, grad * negative_part).sum_to_size(weight_view.shape)
+    return input_backward(grad, saved, weight_view), grad_weight
 
 
 def differentiable_backward(

@@ -1,0 +1,307 @@
+"""In-place PReLU / Leaky ReLU: same results and gradients as out of place, only the output saved,
+every refusal before anything is written, compile, and concurrent calls."""
+
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import prelu
+
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+# (input shape, weight shape, channel_dim, memory format or a slicing function)
+LAYOUTS = {
+    "shared": ((4, 6, 9, 9), (1,), 1, None),
+    "channel-nchw": ((4, 6, 9, 9), (6,), 1, None),
+    "channel-nhwc": ((4, 6, 9, 9), (6,), 1, torch.channels_last),
+    "channel-last-dim": ((3, 11, 16), (16,), -1, None),
+    "channel-middle": ((3, 5, 70), (5,), 1, None),
+    "elementwise": ((2, 6, 5, 4), (6, 1, 4), 1, None),
+    "channels_last_3d": ((2, 4, 3, 5, 6), (4,), 1, torch.channels_last_3d),
+    "sliced (native path)": ((4, 6, 9, 18), (6,), 1, lambda t: t[..., ::2]),
+    "rows over many chunks": ((2, 3, 200, 200), (3,), 1, None),
+}
+
+
+def _make(shape, layout, dtype):
+    x = torch.randn(shape, dtype=dtype)
+    if layout is None:
+        return x
+    if callable(layout):
+        return layout(x)
+    return x.to(memory_format=layout)
+
+
+def _relative_error(actual, expected):
+    scale = expected.abs().max().clamp_min(1e-30)
+    return ((actual.double() - expected.double()).abs().max() / scale.double()).item()
+
+
+# The chunked-rows case exists for the fused kernels (float32/float64); half precision runs native.
+CASES = [
+    (name, dtype)
+    for name in LAYOUTS
+    for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+    if dtype in (torch.float64, torch.float32) or name != "rows over many chunks"
+]
+
+
+@pytest.mark.parametrize(("name", "dtype"), CASES)
+def test_inplace_matches_out_of_place(name, dtype):
+    torch.manual_seed(0)
+    shape, weight_shape, channel_dim, layout = LAYOUTS[name]
+    x = _make(shape, layout, dtype)
+    weight = (torch.rand(weight_shape, dtype=dtype) * 0.8 + 0.05).requires_grad_()
+    grad = torch.randn_like(x)
+
+    source = x.clone().requires_grad_()
+    expected = prelu.prelu(source, weight, channel_dim=channel_dim)
+    expected_grads = torch.autograd.grad(expected, [source, weight], grad)
+
+    leaf = x.clone().requires_grad_()
+    target = leaf * 1  # a non-leaf to overwrite
+    target_storage = target.data_ptr()
+    out = prelu.prelu(target, weight, channel_dim=channel_dim, inplace=True)
+    assert out is target and out.data_ptr() == target_storage
+    assert torch.equal(out, expected)
+    grads = torch.autograd.grad(out, [leaf, weight], grad)
+    for actual, wanted in zip(grads, expected_grads, strict=True):
+        assert _relative_error(actual, wanted) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("smallest", [1e-6, 1e-3])
+def test_slopes_near_the_smallest_allowed_value(dtype, smallest):
+    torch.manual_seed(1)
+    x = torch.randn(4, 8, 33, dtype=dtype)
+    weight = torch.full((8,), smallest, dtype=dtype)
+    weight[::2] = 0.5
+    weight.requires_grad_()
+    grad = torch.randn_like(x)
+    source = x.clone().requires_grad_()
+    expected = torch.autograd.grad(F.prelu(source, weight), [source, weight], grad)
+    leaf = x.clone().requires_grad_()
+    actual = torch.autograd.grad(prelu.prelu(leaf * 1, weight, inplace=True), [leaf, weight], grad)
+    for got, wanted in zip(actual, expected, strict=True):
+        assert _relative_error(got, wanted) <= TOLERANCE[dtype]
+
+
+def test_gradcheck_inplace():
+    torch.manual_seed(2)
+    x = torch.randn(3, 4, 5, dtype=torch.float64)
+    x = torch.where(x.abs() < 0.05, torch.full_like(x, 0.3), x).requires_grad_()  # away from the kink
+    weight = torch.tensor([0.1, 0.4, 0.7, 1.3], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, w: prelu.prelu(a.clone(), w, inplace=True), (x, weight))
+    assert torch.autograd.gradcheck(lambda a: prelu.leaky_relu(a.clone(), 0.2, inplace=True), (x,))
+
+
+def test_double_backward_in_place_raises_a_clear_error():
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.tensor([0.25], dtype=torch.float64, requires_grad=True)
+    y = prelu.prelu(x * 1, weight, inplace=True)
+    with pytest.raises(RuntimeError, match="double backward through an in-place PReLU is not supported"):
+        torch.autograd.grad(y.square().sum(), [x], create_graph=True)
+    z = prelu.leaky_relu(x * 1, 0.1, inplace=True)
+    with pytest.raises(RuntimeError, match="inplace=False"):
+        torch.autograd.grad(z.square().sum(), [x], create_graph=True)
+
+
+def test_only_the_output_and_slopes_are_saved():
+    x = torch.randn(4, 6, 8, 8, requires_grad=True)
+    weight = torch.full((6,), 0.25, requires_grad=True)
+    target = x * 2
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.untyped_storage().data_ptr())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = prelu.prelu(target, weight, inplace=True)
+    assert set(saved) == {out.untyped_storage().data_ptr(), weight.untyped_storage().data_ptr()}
+
+    saved.clear()
+    fresh = x * 2
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out_of_place = prelu.prelu(fresh, weight)
+    assert out_of_place.untyped_storage().data_ptr() not in saved  # out of place keeps the input
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [torch.tensor([0.25, 0.0, 0.5]), torch.tensor([0.25, -0.1, 0.5]), torch.tensor([0.25, float("nan"), 0.5])],
+    ids=["zero", "negative", "nan"],
+)
+def test_nonpositive_or_nonfinite_slope_is_refused_before_writing(bad):
+    x = torch.randn(2, 3, 4)
+    before = x.clone()
+    with pytest.raises(ValueError, match="smallest slope is") as error:
+        prelu.prelu(x, bad, inplace=True)
+    assert torch.equal(x, before)
+    finite = bad[torch.isfinite(bad)]
+    assert f"{finite.min().item():.6g}" in str(error.value)
+    assert "inplace=False" in str(error.value)
+
+
+def test_inf_slope_is_refused_and_counted():
+    x = torch.randn(2, 3)
+    with pytest.raises(ValueError, match="1 slope\\(s\\) are not finite"):
+        prelu.prelu(x, torch.tensor([0.2, float("inf"), 0.3]), channel_dim=-1, inplace=True)
+
+
+def test_module_with_nonpositive_slope_refuses_and_leaves_input():
+    module = prelu.PReLU(3, inplace=True)
+    with torch.no_grad():
+        module.weight[1] = -0.5
+    x = torch.randn(2, 3, 5)
+    before = x.clone()
+    with pytest.raises(ValueError, match=r"smallest slope is -0\.5"):
+        module(x)
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("slope", [0.0, -0.01, float("nan"), float("inf")])
+def test_leaky_relu_inplace_refuses_slopes_that_cannot_be_inverted(slope):
+    x = torch.randn(5)
+    before = x.clone()
+    with pytest.raises(ValueError, match="inplace=True needs every slope finite and > 0"):
+        prelu.leaky_relu(x, slope, inplace=True)
+    assert torch.equal(x, before)
+
+
+def test_leaf_requiring_grad_is_refused_like_torch():
+    x = torch.randn(3, 4, requires_grad=True)
+    before = x.detach().clone()
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        prelu.prelu(x, torch.tensor([0.25]), inplace=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable"):
+        prelu.leaky_relu(x[0], 0.1, inplace=True)
+    assert torch.equal(x.detach(), before)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        torch.relu_(x)  # torch's own rule, for comparison
+
+
+def test_overlapping_input_is_refused_before_writing():
+    base = torch.randn(1, 4)
+    expanded = base.expand(3, 4)
+    before = base.clone()
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        prelu.prelu(expanded, torch.tensor([0.25]), inplace=True)
+    assert torch.equal(base, before)
+
+
+def test_input_autograd_still_needs_gives_torchs_error():
+    a = torch.randn(3, 4, requires_grad=True)
+    x = a.exp()  # exp saves its output for backward
+    prelu.prelu(x, torch.tensor([0.25]), inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        x.sum().backward()
+    b = a.exp()
+    torch.relu_(b)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        b.sum().backward()
+
+
+def test_two_inplace_activations_in_a_row_fail_as_torchs_do():
+    # The second overwrites the output the first saved: torch's own in-place pair fails the same way.
+    def chain(first, second):
+        x = torch.randn(3, 4, requires_grad=True)
+        second(first(x * 1)).sum().backward()
+
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        chain(torch.nn.ReLU(inplace=True), torch.nn.LeakyReLU(0.1, inplace=True))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        chain(prelu.PReLU(inplace=True), prelu.LeakyReLU(0.1, inplace=True))
+
+
+def test_inplace_without_grad_and_zero_size():
+    x = torch.randn(2, 3, 4)
+    expected = F.prelu(x, torch.full((3,), 0.3))
+    with torch.no_grad():
+        out = prelu.prelu(x, torch.full((3,), 0.3), inplace=True)
+    assert out is x and torch.equal(x, expected)
+    empty = torch.empty(0, 3)
+    assert prelu.prelu(empty, torch.full((3,), 0.3), inplace=True).shape == (0, 3)
+
+
+def test_inplace_argument_must_be_bool():
+    with pytest.raises(TypeError, match="inplace"):
+        prelu.prelu(torch.randn(3), torch.tensor([0.2]), inplace=1)
+    with pytest.raises(TypeError, match="inplace"):
+        prelu.PReLU(inplace="yes")
+    assert repr(prelu.LeakyReLU(0.1, inplace=True)) == "LeakyReLU(negative_slope=0.1, inplace=True)"
+
+
+def test_compiled_inplace_model_matches_eager_without_graph_breaks():
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        prelu.PReLU(4, inplace=True),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 5 * 5, 6),
+        prelu.LeakyReLU(0.1, inplace=True),
+        torch.nn.Linear(6, 6),
+        prelu.PReLU(6, channel_dim=-1, inplace=True),
+    )
+    x = torch.randn(3, 3, 5, 5)
+    explanation = torch._dynamo.explain(model)(x)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+
+    def run(m):
+        m.zero_grad()
+        y = m(x)
+        y.square().sum().backward()
+        return y.detach(), [p.grad.clone() for p in model.parameters()]
+
+    expected_y, expected_grads = run(model)
+    torch._dynamo.reset()
+    y, grads = run(torch.compile(model, fullgraph=True, backend="aot_eager"))
+    torch.testing.assert_close(y, expected_y, rtol=1e-5, atol=1e-6)
+    for grad, expected in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["fused", "native"])
+def test_concurrent_calls_from_threads_are_correct(backend):
+    torch.manual_seed(4)
+    jobs = []
+    for index in range(8):
+        shape = [(16, 8, 20, 20), (64, 300), (4, 12, 50)][index % 3]
+        channel_dim = [1, -1, 1][index % 3]
+        channels = shape[channel_dim]
+        x = torch.randn(shape)
+        weight = torch.rand(channels) * 0.5 + 0.1
+        grad = torch.randn(shape)
+        source = x.clone().requires_grad_()
+        w = weight.clone().requires_grad_()
+        with prelu.use_backend("native"):
+            y = prelu.prelu(source, w, channel_dim=channel_dim)
+            expected = (y.detach(), *torch.autograd.grad(y, [source, w], grad))
+        jobs.append((x, weight, grad, channel_dim, index % 2 == 1, expected))
+    failures = []
+    barrier = threading.Barrier(len(jobs))
+
+    def work(x, weight, grad, channel_dim, inplace, expected):
+        try:
+            barrier.wait()
+            with prelu.use_backend(backend):
+                for _ in range(5):
+                    leaf = x.clone().requires_grad_()
+                    w = weight.clone().requires_grad_()
+                    y = prelu.prelu(leaf * 1, w, channel_dim=channel_dim, inplace=inplace)
+                    got = (y.detach(), *torch.autograd.grad(y, [leaf, w], grad))
+                    for actual, wanted in zip(got, expected, strict=True):
+                        if _relative_error(actual, wanted) > 1e-5:
+                            failures.append((channel_dim, inplace, _relative_error(actual, wanted)))
+        except Exception as error:  # surfaced below; a thread's exception is otherwise lost
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
