@@ -56,11 +56,12 @@ def prelu_backward_op(grad: Tensor, saved: Tensor, weight: Tensor, from_output: 
     """
     if saved.numel() == 0:
         return torch.empty_like(saved), torch.zeros_like(weight)
-    walk = backend.choose(saved, tuple(weight.shape), grad)
-    if walk is None:
+    walk = backend.choose(saved, tuple(weight.shape))
+    laid_out = None if walk is None else backend.gradient_in_layout(grad, saved, walk)
+    if laid_out is None:
         grad_input, grad_weight = native.backward(grad, saved, weight, from_output=from_output)
     else:
-        grad_input, grad_weight = backend.fused_kernels.backward(grad, saved, weight, walk, from_output=from_output)
+        grad_input, grad_weight = backend.fused_kernels.backward(laid_out, saved, weight, walk, from_output=from_output)
     # The weight gradient must have the weight's strides, as the fake kernel promises.
     return grad_input, torch.empty_like(weight).copy_(grad_weight)
 
@@ -93,17 +94,20 @@ prelu_op.register_autograd(_prelu_backward, setup_context=_prelu_setup_context)
 
 
 def _shared_slope(input: Tensor, negative_slope: float) -> Tensor:
+    """The fixed slope as a tensor of the input's dtype, for the fused kernels. Built on every path:
+    it refuses a slope the dtype cannot hold, as F.leaky_relu does. The native path multiplies by
+    the Python float, as F.leaky_relu does, so half-precision results match it bit for bit."""
     return torch.full((1,) * input.ndim, negative_slope, dtype=input.dtype, device=input.device)
 
 
 @torch.library.custom_op(f"{_LIBRARY}::leaky_relu", mutates_args=())
 def leaky_relu_op(input: Tensor, negative_slope: float) -> Tensor:
     """Leaky ReLU forward; see :func:`prelu.leaky_relu`."""
-    shape = (1,) * input.ndim
-    walk = backend.choose(input, shape)
+    slope = _shared_slope(input, negative_slope)
+    walk = backend.choose(input, (1,) * input.ndim)
     if walk is None:
         return native.forward(input, negative_slope) if input.numel() else torch.empty_like(input)
-    return backend.fused_kernels.forward(input, _shared_slope(input, negative_slope), walk)
+    return backend.fused_kernels.forward(input, slope, walk)
 
 
 @leaky_relu_op.register_fake
@@ -116,10 +120,12 @@ def leaky_relu_backward_op(grad: Tensor, input: Tensor, negative_slope: float) -
     """Gradient of Leaky ReLU for its input."""
     if input.numel() == 0:
         return torch.empty_like(input)
-    walk = backend.choose(input, (1,) * input.ndim, grad)
-    if walk is None:
+    slope = _shared_slope(input, negative_slope)
+    walk = backend.choose(input, (1,) * input.ndim)
+    laid_out = None if walk is None else backend.gradient_in_layout(grad, input, walk)
+    if laid_out is None:
         return native.input_backward(grad, input, negative_slope)
-    return backend.fused_kernels.backward(grad, input, _shared_slope(input, negative_slope), walk)[0]
+    return backend.fused_kernels.backward(laid_out, input, slope, walk)[0]
 
 
 @leaky_relu_backward_op.register_fake
@@ -190,12 +196,13 @@ def _prelu_inplace_fake(input: Tensor, weight: Tensor) -> None:
 @torch.library.custom_op(f"{_LIBRARY}::leaky_relu_", mutates_args=("input",))
 def leaky_relu_inplace_op(input: Tensor, negative_slope: float) -> None:
     """Leaky ReLU written over ``input``."""
+    slope = _shared_slope(input, negative_slope)
     walk = backend.choose(input, (1,) * input.ndim)
     if walk is None:
         if input.numel():
             native.forward_(input, negative_slope)
     else:
-        backend.fused_kernels.forward(input, _shared_slope(input, negative_slope), walk, out=input)
+        backend.fused_kernels.forward(input, slope, walk, out=input)
 
 
 @leaky_relu_inplace_op.register_fake

@@ -5,10 +5,11 @@ Owns the rule that picks a backend for a call, the ``PRELU_BACKEND`` environment
 :mod:`prelu.layout`.
 
 Rule for ``auto`` (the default): ``fused`` when numba imports, the tensor is on the CPU in
-float32 or float64, and its memory can be walked as one flat array (any permutation of dims:
-contiguous, channels-last, ... ; see :mod:`prelu.layout`); ``native`` otherwise. Forcing
-``fused`` for a case it cannot take raises an error that says why, rather than copying the
-tensor to fit.
+float32 or float64, has at least :data:`FUSED_MIN_NUMEL` elements, and its memory can be walked
+as one flat array (any permutation of dims: contiguous, channels-last, ... ; see
+:mod:`prelu.layout`); ``native`` otherwise. Forcing ``fused`` runs it for small tensors too;
+for an input it cannot take it raises an error that says why, rather than copying the input to
+fit (an incoming gradient in another layout is copied, see :func:`gradient_in_layout`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ else:
 Backend = Literal["auto", "fused", "native"]
 BACKENDS: tuple[str, ...] = ("auto", "fused", "native")
 ENVIRONMENT_VARIABLE = "PRELU_BACKEND"
+# torch's own grain size for parallel CPU loops: below it, auto runs the native path.
+FUSED_MIN_NUMEL = 32768
 
 _forced: contextvars.ContextVar[str | None] = contextvars.ContextVar("prelu_backend", default=None)
 
@@ -71,8 +74,8 @@ def use_backend(name: Backend) -> Iterator[None]:
         _forced.reset(token)
 
 
-def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None, *others: torch.Tensor) -> str:
-    """Why the fused kernels cannot take this call ('' if they can)."""
+def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
+    """Why the fused kernels cannot take this input ('' if they can)."""
     if fused_kernels is None:
         return FUSED_UNAVAILABLE
     if not fused_kernels.supports(input):
@@ -83,29 +86,40 @@ def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None, *others: torch.T
             f"(shape {tuple(input.shape)}, strides {input.stride()}), or its element-wise slope "
             "pattern is too irregular"
         )
-    for other in others:
-        if memory_order(other) != walk.order or other.shape != input.shape:
-            return (
-                f"the incoming gradient's layout (strides {other.stride()}) differs from the "
-                f"input's (strides {input.stride()})"
-            )
     return ""
 
 
-def choose(input: torch.Tensor, slope_shape: tuple[int, ...], *others: torch.Tensor) -> MemoryWalk | None:
+def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | None:
     """The walk to run fused, or None for the native path; raises if ``fused`` is forced but
-    impossible. ``others``: tensors that must share the input's memory layout (the gradient)."""
+    impossible. Under ``auto``, inputs below :data:`FUSED_MIN_NUMEL` run native: a parallel region
+    costs more than the work there, and far more on an oversubscribed machine."""
     requested = requested_backend()
     if requested == "native" or input.numel() == 0:
         return None
+    if requested == "auto" and input.numel() < FUSED_MIN_NUMEL:
+        return None
     supported = fused_kernels is not None and fused_kernels.supports(input)
     walk = plan_memory_walk(input, slope_shape) if supported else None
-    refusal = fused_refusal(input, walk, *others)
+    refusal = fused_refusal(input, walk)
     if refusal:
         if requested == "fused":
             raise RuntimeError(f"PRELU_BACKEND/use_backend forced 'fused', but {refusal}")
         return None
     return walk
+
+
+def gradient_in_layout(grad: torch.Tensor, saved: torch.Tensor, walk: MemoryWalk) -> torch.Tensor | None:
+    """The incoming gradient laid out as ``saved`` for the fused backward, or None: run native.
+
+    The fused kernels walk both tensors in one order. A gradient in another layout (expanded from
+    ``.sum()``, channels-last against contiguous, ...) runs native under ``auto``; when ``fused`` is
+    forced it is copied into ``saved``'s layout, so forcing works for every gradient.
+    """
+    if grad.shape == saved.shape and memory_order(grad) == walk.order:
+        return grad
+    if requested_backend() == "fused":
+        return torch.empty_like(saved).copy_(grad)
+    return None
 
 
 def backend_for(input: torch.Tensor, weight: torch.Tensor | None = None, *, channel_dim: int = 1) -> str:
@@ -116,8 +130,10 @@ def backend_for(input: torch.Tensor, weight: torch.Tensor | None = None, *, chan
     and report 'native'.
 
     >>> import torch, prelu
-    >>> prelu.backend_for(torch.randn(2, 3, 8, 8), torch.full((3,), 0.25))
+    >>> prelu.backend_for(torch.randn(8, 64, 16, 16), torch.full((64,), 0.25))
     'fused'
+    >>> prelu.backend_for(torch.randn(2, 3, 8, 8))  # small: a parallel region costs more than the work
+    'native'
     >>> prelu.backend_for(torch.randn(2, 3, 8, 8, dtype=torch.float16))
     'native'
     """

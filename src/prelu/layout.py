@@ -62,8 +62,6 @@ def slope_view_shape(
     weight_numel = math.prod(weight_shape)
     if weight_numel == 1:
         return (1,) * ndim
-    if len(weight_shape) == 0 or weight_numel == 0:
-        raise ValueError(f"weight of shape {weight_shape} fits no slope layout for input of shape {input_shape}")
     if len(weight_shape) == 1:
         if ndim == 0:
             raise ValueError(
