@@ -10,7 +10,8 @@ The public API, re-exported; nothing else lives here.
 from prelu.backend import backend_for, use_backend
 from prelu.functional import leaky_relu, prelu
 from prelu.modules import LeakyReLU, PReLU
+from prelu.monitor import Monitor
 
 __version__ = "0.1.0"
 
-__all__ = ["LeakyReLU", "PReLU", "__version__", "backend_for", "leaky_relu", "prelu", "use_backend"]
+__all__ = ["LeakyReLU", "Monitor", "PReLU", "__version__", "backend_for", "leaky_relu", "prelu", "use_backend"]

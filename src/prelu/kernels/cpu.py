@@ -130,7 +130,7 @@ def _period_backward(grad, x, slopes, grad_input, partials, rows_per_task):  # p
 _threads_lock = threading.Lock()
 
 
-def _sync_threads() -> None:
+def sync_threads() -> None:
     """numba's pool sits beside torch's: follow ``torch.get_num_threads()``."""
     wanted = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     if numba.get_num_threads() != wanted:
@@ -138,7 +138,7 @@ def _sync_threads() -> None:
             numba.set_num_threads(wanted)
 
 
-def _flat(tensor: torch.Tensor) -> np.ndarray:
+def flat_view(tensor: torch.Tensor) -> np.ndarray:
     """A 1-D numpy view of a dense tensor's memory (no copy)."""
     # A dense tensor's elements fill storage[offset : offset + numel] in memory order.
     view = torch.as_strided(tensor, (tensor.numel(),), (1,), tensor.storage_offset())
@@ -166,8 +166,8 @@ def forward(
     place (each element is read before it is written)."""
     if out is None:
         out = torch.empty_like(input)
-    _sync_threads()
-    x, y = _flat(input), _flat(out)
+    sync_threads()
+    x, y = flat_view(input), flat_view(out)
     slopes = _slope_array(weight_view, input, walk)
     if walk.kind == "rows":
         _rows_forward(x, slopes, y, walk.length, CHUNK)
@@ -192,8 +192,8 @@ def backward(
     same strides as ``saved``.
     """
     grad_input = torch.empty_like(saved)
-    _sync_threads()
-    g, x, gx = _flat(grad), _flat(saved), _flat(grad_input)
+    sync_threads()
+    g, x, gx = flat_view(grad), flat_view(saved), flat_view(grad_input)
     slopes = _slope_array(weight_view, saved, walk)
     if walk.kind == "rows":
         tasks_per_row = math.ceil(walk.length / CHUNK)
