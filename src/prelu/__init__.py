@@ -7,11 +7,45 @@ The public API, re-exported; nothing else lives here.
 [-0.25, -0.25, -0.25, -0.25]
 """
 
+from prelu import init  # the submodule: prelu.init.kaiming_normal_, prelu.init.gain (PReLU's init= is unrelated)
 from prelu.backend import backend_for, use_backend
+from prelu.convert import ConversionReport, convert
+from prelu.frozen import FrozenPReLU, freeze
 from prelu.functional import leaky_relu, prelu
+from prelu.init import init_model_
 from prelu.modules import LeakyReLU, PReLU
 from prelu.monitor import Monitor
+from prelu.optim import bind_bounds, clamp_slopes_, param_groups, slope_parameters, tie_slopes
+from prelu.registry import activation_names, get_activation, register_activation, unregister_activation
+from prelu.slope_table import slopes, slopes_from_checkpoint, slopes_from_state_dict
 
 __version__ = "0.1.0"
 
-__all__ = ["LeakyReLU", "Monitor", "PReLU", "__version__", "backend_for", "leaky_relu", "prelu", "use_backend"]
+__all__ = [
+    "ConversionReport",
+    "FrozenPReLU",
+    "LeakyReLU",
+    "Monitor",
+    "PReLU",
+    "__version__",
+    "activation_names",
+    "backend_for",
+    "bind_bounds",
+    "clamp_slopes_",
+    "convert",
+    "freeze",
+    "get_activation",
+    "init",
+    "init_model_",
+    "leaky_relu",
+    "param_groups",
+    "prelu",
+    "register_activation",
+    "slope_parameters",
+    "slopes",
+    "slopes_from_checkpoint",
+    "slopes_from_state_dict",
+    "tie_slopes",
+    "unregister_activation",
+    "use_backend",
+]

@@ -163,7 +163,8 @@ def inplace_slope_message(layer: str, smallest: str, non_finite: int) -> str:
         f"{layer} with inplace=True needs every slope finite and > 0 (backward recovers the input "
         f"as output / slope), but its smallest slope is {smallest}"
         + (f" and {non_finite} slope(s) are not finite" if non_finite else "")
-        + "; keep the slopes positive (e.g. clamp them after each optimizer step) or use inplace=False"
+        + "; keep the slopes positive with prelu.PReLU(..., bounds=(low, high)), low > 0, projected after "
+        "every optimizer step by prelu.bind_bounds(optimizer, model), or use inplace=False"
     )
 
 

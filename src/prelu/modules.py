@@ -6,6 +6,7 @@ imports :mod:`prelu.functional`.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -35,6 +36,24 @@ def _check_inplace(inplace: object) -> bool:
     return inplace
 
 
+def _check_bounds(bounds: object, init: float) -> tuple[float, float] | None:
+    if bounds is None:
+        return None
+    try:
+        low, high = bounds  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be None or a pair (low, high) of finite numbers, got {bounds!r}") from None
+    for value in (low, high):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"bounds must be a pair (low, high) of finite numbers, got {bounds!r}")
+    low, high = float(low), float(high)
+    if low > high:
+        raise ValueError(f"bounds must have low <= high, got low={low} > high={high}")
+    if not low <= init <= high:
+        raise ValueError(f"init={init} lies outside bounds=({low}, {high}); pick an init within them")
+    return low, high
+
+
 def _check_channel_dim(channel_dim: object) -> int:
     if isinstance(channel_dim, bool) or not isinstance(channel_dim, numbers.Integral):
         raise TypeError(f"channel_dim must be an int, got {channel_dim!r}")
@@ -49,7 +68,7 @@ class PReLU(nn.Module):
 
     ``a`` is one learnable slope shared by every element (``num_parameters=1``) or one per channel
     (``num_parameters=C``, the paper's default), channel = ``input.shape[channel_dim]``. The paper
-    initialises ``a = 0.25`` and applies no weight decay to it (see :mod:`prelu` parameter groups).
+    initialises ``a = 0.25`` and applies no weight decay to it (see :func:`prelu.param_groups`).
     Loads a ``torch.nn.PReLU`` state_dict and the reverse (same key ``weight``, same shape).
 
     Args:
@@ -59,6 +78,10 @@ class PReLU(nn.Module):
             channels-last and (batch, sequence, features)). Default 1, as torch.nn.PReLU.
         inplace: overwrite the input and keep only the output for backward (slopes must stay
             > 0; see :func:`prelu.prelu`). Default False.
+        bounds: ``(low, high)``, finite, ``low <= high``: the slopes are projected into
+            ``[low, high]`` after every optimizer step once :func:`prelu.bind_bounds` ties the
+            optimizer to the model (Keras constraint semantics: update, then project). The forward
+            pass does not clamp. ``init`` must lie within. Not part of the state_dict. Default None.
         device, dtype: of the ``weight`` parameter.
 
     Shape:
@@ -80,7 +103,11 @@ class PReLU(nn.Module):
         >>> tokens = torch.randn(2, 7, 16)              # (batch, sequence, features)
         >>> prelu.PReLU(16, channel_dim=-1)(tokens).shape
         torch.Size([2, 7, 16])
+        >>> prelu.PReLU(3, bounds=(0.01, 1.0))         # projected by prelu.bind_bounds
+        PReLU(num_parameters=3, init=0.25, channel_dim=1, bounds=(0.01, 1.0))
     """
+
+    bounds: tuple[float, float] | None = None  # class default: modules pickled before bounds existed
 
     def __init__(
         self,
@@ -89,6 +116,7 @@ class PReLU(nn.Module):
         *,
         channel_dim: int = 1,
         inplace: bool = False,
+        bounds: tuple[float, float] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -97,6 +125,7 @@ class PReLU(nn.Module):
         self.init = _check_slope("init", init)
         self.channel_dim = _check_channel_dim(channel_dim)
         self.inplace = _check_inplace(inplace)
+        self.bounds = _check_bounds(bounds, self.init)
         self.weight = nn.Parameter(torch.empty(self.num_parameters, device=device, dtype=dtype))
         self.reset_parameters()
 
@@ -110,7 +139,8 @@ class PReLU(nn.Module):
 
     def extra_repr(self) -> str:
         text = f"num_parameters={self.num_parameters}, init={self.init}, channel_dim={self.channel_dim}"
-        return text + (", inplace=True" if self.inplace else "")
+        text += ", inplace=True" if self.inplace else ""
+        return text + (f", bounds={self.bounds}" if self.bounds is not None else "")
 
 
 class LeakyReLU(nn.Module):
