@@ -607,3 +607,15 @@ def test_no_warning_for_a_normal_model():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prelu.Monitor(_cnn())
+
+
+def test_frozen_prelu_is_hooked_with_its_fixed_slopes():
+    model = nn.Sequential(nn.Linear(3, 4), prelu.PReLU(4, channel_dim=-1))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    assert prelu.freeze(model) == ["1"]
+    with prelu.Monitor(model) as monitor:
+        model(torch.randn(5, 3))
+    (record,) = monitor.summary()
+    assert record.kind == "prelu.FrozenPReLU"
+    assert record.slope_mean == pytest.approx(0.25)

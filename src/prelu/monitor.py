@@ -21,10 +21,20 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from prelu import monitor_report
+from prelu.frozen import FrozenPReLU
 from prelu.modules import LeakyReLU, PReLU
 from prelu.monitor_stats import LayerStats, LayerWindow
 
-RECTIFIER_TYPES: tuple[type[nn.Module], ...] = (PReLU, LeakyReLU, nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ReLU6)
+RECTIFIER_TYPES: tuple[type[nn.Module], ...] = (
+    PReLU,
+    FrozenPReLU,
+    LeakyReLU,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ReLU6,
+)
 """The module types every :class:`Monitor` hooks; ``types=`` adds more."""
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from prelu.frozen import FrozenPReLU
 from prelu.modules import LeakyReLU, PReLU
 
 try:
@@ -100,6 +101,8 @@ def slopes(module: nn.Module) -> tuple[bool, Tensor | None]:
     """(learnable, the slopes now as a 1-D float64 CPU tensor); None where unknown."""
     if isinstance(module, (PReLU, nn.PReLU)):
         return True, module.weight.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
+    if isinstance(module, FrozenPReLU):  # trained slopes, fixed for inference
+        return False, module.weight.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
     if isinstance(module, (LeakyReLU, nn.LeakyReLU)):
         return False, torch.tensor([float(module.negative_slope)], dtype=torch.float64)
     if isinstance(module, nn.RReLU):
