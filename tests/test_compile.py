@@ -1,6 +1,8 @@
 """torch.library registration: opcheck on every op, and torch.compile(fullgraph=True) of models
 using the modules with no graph break, same outputs and gradients as eager."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -72,3 +74,37 @@ def test_compiled_model_matches_eager(backend):
     torch.testing.assert_close(y, expected_y, rtol=1e-5, atol=1e-6)
     for grad, expected in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_plain_eager_calls_skip_the_dispatcher_and_tracers_see_the_op():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    x = torch.randn(4, 3, requires_grad=True)
+    weight = torch.rand(3, requires_grad=True)
+    assert type(prelu.prelu(x, weight, channel_dim=-1).grad_fn).__name__ == "_EagerPReLUBackward"
+    assert type(prelu.leaky_relu(x, 0.1).grad_fn).__name__ == "_EagerLeakyReLUBackward"
+    traced = make_fx(lambda a, b: prelu.prelu(a, b, channel_dim=-1))(x.detach(), weight.detach())
+    targets = [str(node.target) for node in traced.graph.nodes if node.op == "call_function"]
+    assert "prelu.prelu.default" in targets
+    traced = make_fx(lambda a: prelu.leaky_relu(a, 0.1))(x.detach())
+    assert "prelu.leaky_relu.default" in [str(node.target) for node in traced.graph.nodes]
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_registered_op_route_gradcheck_and_gradgradcheck(memory_format):
+    """The op's own autograd (used under compile/export) is checked directly, not only the eager route."""
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).to(memory_format=memory_format).requires_grad_()
+    weight = (torch.rand(1, 3, 1, 1, dtype=torch.float64) + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(torch.ops.prelu.prelu, (x, weight))
+    assert torch.autograd.gradgradcheck(torch.ops.prelu.prelu, (x, weight))
+    assert torch.autograd.gradcheck(lambda a: torch.ops.prelu.leaky_relu(a, 0.2), (x,))
+
+
+def test_vmap_matches_a_loop():
+    weight = torch.rand(3)
+    batch = torch.randn(5, 4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that it uses its batching fallback
+        mapped = torch.func.vmap(lambda a: prelu.prelu(a, weight, channel_dim=-1))(batch)
+    expected = torch.stack([prelu.prelu(item, weight, channel_dim=-1) for item in batch])
+    assert torch.equal(mapped, expected)

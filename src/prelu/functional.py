@@ -101,10 +101,8 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool 
     view_shape = slope_view_shape(input.shape, weight.shape, channel_dim)
     if torch.onnx.is_in_onnx_export():
         return onnx_path.prelu(input, weight, view_shape)
-    _check_inplace_target(input, inplace)
-    if inplace:  # the slopes are checked inside the op, on real values, before it writes
-        return autograd.PReLUInplace.apply(input, weight.reshape(view_shape))
-    return autograd.prelu_op(input, weight.reshape(view_shape))
+    _check_inplace_target(input, inplace)  # the slopes are checked inside the op, on real values
+    return autograd.prelu(input, weight, view_shape, inplace=inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, *, inplace: bool = False) -> Tensor:
@@ -129,8 +127,6 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, *, inplace: bool = F
     if torch.onnx.is_in_onnx_export():
         return onnx_path.leaky_relu(input, float(negative_slope))
     _check_inplace_target(input, inplace)
-    if inplace:
-        if not (math.isfinite(negative_slope) and negative_slope > 0):
-            raise ValueError(autograd.inplace_slope_message("leaky_relu", f"{negative_slope:.6g}", 0))
-        return autograd.LeakyReLUInplace.apply(input, float(negative_slope))
-    return autograd.leaky_relu_op(input, float(negative_slope))
+    if inplace and not (math.isfinite(negative_slope) and negative_slope > 0):
+        raise ValueError(autograd.inplace_slope_message("leaky_relu", f"{negative_slope:.6g}", 0))
+    return autograd.leaky_relu(input, float(negative_slope), inplace=inplace)

@@ -1,50 +1,57 @@
-"""Native path: PReLU forward and backward in plain torch ops.
+"""Native path: PReLU and Leaky ReLU forward and backward with torch's own kernels.
 
-Owns the formulas for every device and dtype the fused kernels do not take (float16, bfloat16,
-CUDA, strided inputs, numba missing), and the differentiable backward used for double backward.
-Imports only torch. ``weight_view`` is always the canonical form of :mod:`prelu.layout`: it has
-``input.ndim`` dims, each 1 or equal to the input's.
+Owns the formulas for every case the fused kernels do not take (float16, bfloat16, CUDA,
+strided inputs, small tensors, numba missing), and the differentiable backward used for double
+backward. Imports only torch. ``weight_view`` is always the canonical form of
+:mod:`prelu.layout`: it has ``input.ndim`` dims, each 1 or equal to the input's.
 
 Math (``x == 0`` and NaN take the negative branch, as in ``torch.nn.functional.prelu``)::
 
     y     = x if x > 0 else a * x
     dL/dx = g if x > 0 else a * g
     dL/da = sum over the positions sharing a of (0 if x > 0 else g * x)
+
+``aten._prelu_kernel`` and ``aten._prelu_kernel_backward`` are torch's element-wise kernels for
+exactly these formulas (the broadcasting half of ``F.prelu``): one op each way, any device and
+dtype. Composing them from ``torch.where`` took three ops and 16 us against 3 us on a (64, 128)
+tensor, which showed in small-model training steps.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+
+
+def _strided_like(result: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``result`` with ``torch.empty_like(reference)``'s strides (what the fake kernels promise)."""
+    target = torch.empty_like(reference)
+    return result if result.stride() == target.stride() else target.copy_(result)
 
 
 def forward(input: torch.Tensor, weight_view: torch.Tensor) -> torch.Tensor:
-    """``y`` with ``input``'s strides (so it matches the fake kernel's output)."""
-    out = torch.empty_like(input)
-    return torch.where(input > 0, input, input * weight_view, out=out)
+    """``y``, with ``input``'s memory layout."""
+    return _strided_like(torch.ops.aten._prelu_kernel(input, weight_view), input)
 
 
-def forward_(input: torch.Tensor, weight_view: torch.Tensor | float) -> None:
+def forward_(input: torch.Tensor, weight_view: torch.Tensor) -> None:
     """``y`` written over ``input``. Multiplying by 1 where ``x > 0`` keeps NaN, +-inf and -0.0
     exactly as the out-of-place path; torch itself refuses an ``input`` whose elements overlap."""
     input.mul_(torch.where(input > 0, 1.0, weight_view))
 
 
-def input_backward(grad: torch.Tensor, input: torch.Tensor, slope: torch.Tensor | float) -> torch.Tensor:
-    """The input gradient alone (``input``'s strides); ``slope`` may be a float (Leaky ReLU)."""
-    return torch.where(input > 0, grad, grad * slope, out=torch.empty_like(input))
-
-
 def backward(
     grad: torch.Tensor, saved: torch.Tensor, weight_view: torch.Tensor, *, from_output: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients for input (``saved``'s strides) and slope (``weight_view``'s shape).
+    """Gradients for input (``saved``'s layout) and slope (``weight_view``'s shape).
 
     ``saved`` is ``x``, or with ``from_output=True`` the output ``y`` of an in-place call (slopes
     > 0): ``y > 0`` exactly where ``x > 0``, and ``x = y / a`` elsewhere.
     """
-    negative_part = saved / weight_view if from_output else saved
-    grad_weight = torch.where(saved > 0, 0, grad * negative_part).sum_to_size(weight_view.shape)
-    return input_backward(grad, saved, weight_view), grad_weight
+    grad_input, grad_weight = torch.ops.aten._prelu_kernel_backward(grad, saved, weight_view)
+    if from_output:
+        grad_weight = grad_weight / weight_view
+    return _strided_like(grad_input, saved), grad_weight.sum_to_size(weight_view.shape)
 
 
 def differentiable_backward(
@@ -59,3 +66,19 @@ def differentiable_backward(
     grad_input = torch.where(positive, grad, grad * weight_view)
     grad_weight = torch.where(positive, torch.zeros_like(input), grad * input)
     return grad_input, grad_weight.sum_to_size(weight_view.shape)
+
+
+def leaky_relu(input: torch.Tensor, negative_slope: float) -> torch.Tensor:
+    """Leaky ReLU forward, as ``F.leaky_relu``, with ``input``'s memory layout."""
+    return _strided_like(F.leaky_relu(input, negative_slope), input)
+
+
+def leaky_relu_(input: torch.Tensor, negative_slope: float) -> None:
+    """Leaky ReLU written over ``input``."""
+    F.leaky_relu_(input, negative_slope)
+
+
+def leaky_relu_backward(grad: torch.Tensor, input: torch.Tensor, negative_slope: float) -> torch.Tensor:
+    """Leaky ReLU's input gradient, with ``input``'s memory layout."""
+    result = torch.ops.aten.leaky_relu_backward(grad, input, negative_slope, False)
+    return _strided_like(result, input)
