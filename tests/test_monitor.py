@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import prelu
+import prelu.layout
 from conftest import torch_threads
 
 NAN, INF = math.nan, math.inf
@@ -429,6 +430,12 @@ def one_thread():
 
 
 def test_memory_does_not_grow_with_batches(one_thread):
+    # Start from no global caches, so what tests that ran before left behind cannot be released in
+    # the middle of the count: torch.compile keeps fake tensors until dynamo is reset, and
+    # prelu.layout caches small index tensors per (shape, strides), evicting old ones when full.
+    torch._dynamo.reset()
+    for cached in (prelu.layout._slope_index, prelu.layout._plan_memory_walk, prelu.layout._memory_order):
+        cached.cache_clear()
     model = _cnn()
     monitor = prelu.Monitor(model, grads=True)
 
