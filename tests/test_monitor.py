@@ -441,7 +441,9 @@ def test_memory_does_not_grow_with_batches(one_thread):
 
     def live_tensors() -> int:
         gc.collect()
-        return sum(1 for obj in gc.get_objects() if issubclass(type(obj), torch.Tensor))
+        # Real tensors only: the monitor makes no others, and torch.compile tests that ran before
+        # leave fake/functional tensors that torch releases on its own schedule.
+        return sum(1 for obj in gc.get_objects() if type(obj) in (torch.Tensor, nn.Parameter))
 
     with monitor:
         for _ in range(5):
