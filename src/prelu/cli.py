@@ -1,0 +1,452 @@
+"""The ``prelu`` command: subcommands over the library's tools (``prelu bench`` first).
+
+Owns argument parsing and exit codes; sits at the top of the dependency chain with
+:mod:`prelu.bench` and may import everything in :mod:`prelu`. Each subcommand is one
+``add_<name>_parser`` function plus one ``run_<name>`` function, so ``prelu compare``,
+``prelu depth`` and ``prelu slopes`` can be added beside ``bench`` without touching it.
+
+Exit codes: 0 success, 2 bad arguments (argparse's own), 1 a failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import prelu
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``32x64x56x56`` or ``32,64,56,56`` -> (32, 64, 56, 56); at least 2 positive dims.
+
+    >>> parse_shape("4096x1024")
+    (4096, 1024)
+    """
+    parts = text.replace(",", "x").lower().split("x")
+    try:
+        shape = tuple(int(part) for part in parts if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not like 32x64x56x56") from None
+    if len(shape) < 2 or any(size < 1 for size in shape):
+        raise argparse.ArgumentTypeError(f"shape {text!r} needs at least 2 positive dims (batch, channels, ...)")
+    return shape
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``prelu bench``."""
+    from prelu import bench
+
+    parser = subparsers.add_parser(
+        "bench",
+        help="time prelu against torch.nn.PReLU, LeakyReLU, ReLU and a clone roofline",
+        description=(
+            "Median forward and forward+backward time of prelu.PReLU (fused and native backends) against "
+            "torch.nn.PReLU eager, nn.LeakyReLU, nn.ReLU, optionally torch.compile(nn.PReLU), and a "
+            "same-size clone as the bandwidth roofline. Prints ms, ratios and % of roofline; writes "
+            f"{bench.CSV_NAME} (long format), {bench.PNG_NAME} and {bench.MARKDOWN_NAME} to --out."
+        ),
+        epilog=(
+            "Default cases: 32x64x56x56 NCHW and channels-last, 64x256x14x14, 4096x1024 (features last), "
+            "each with per-channel and shared slopes. Roofline: clone ms x bytes moved by the fused op / "
+            "bytes moved by the clone (fwd 2/2, fwd+bwd 5/2). Page faults per call are reported too; to time "
+            "without them: MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 prelu bench."
+        ),
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"32x64x56x56 only (per channel NCHW and channels-last, shared NCHW), {bench.QUICK_REPEATS} repeats",
+    )
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile(nn.PReLU) (compiles per case)")
+    parser.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"timed calls per provider and mode (default {bench.DEFAULT_REPEATS}, --quick {bench.QUICK_REPEATS})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=_non_negative_int,
+        default=bench.DEFAULT_WARMUP,
+        metavar="N",
+        help=f"untimed rounds before timing (default {bench.DEFAULT_WARMUP})",
+    )
+    parser.add_argument("--out", default="bench-out", metavar="DIR", help="output directory (default bench-out/)")
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        type=parse_shape,
+        default=None,
+        metavar="SHAPE",
+        help="shapes like 32x64x56x56 (dim 1 = channels; 2-D = (batch, features)); replaces the default cases",
+    )
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        choices=bench.LAYOUTS,
+        default=list(bench.LAYOUTS),
+        help="with --shapes: memory layouts (channels_last applies to 4-D shapes only)",
+    )
+    parser.add_argument(
+        "--slopes", nargs="+", choices=bench.SLOPES, default=list(bench.SLOPES), help="with --shapes: slope layouts"
+    )
+    parser.add_argument(
+        "--providers",
+        nargs="+",
+        choices=list(bench.PROVIDERS),
+        default=None,
+        metavar="PROVIDER",
+        help=f"from {', '.join(bench.PROVIDERS)} (default: all but compile_torch_prelu; roofline needs clone)",
+    )
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="default float32")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="torch.set_num_threads(N)")
+    parser.add_argument(
+        "--max-contention",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="time a case again when other processes used more than PCT %% of the CPU meanwhile (shared machines)",
+    )
+    parser.add_argument(
+        "--tries",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="with --max-contention: attempts per case and mode (default 3)",
+    )
+    parser.add_argument("--no-first-call", action="store_true", help="skip timing the first call in fresh processes")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="instead: autograd-saved bytes and step time of 8 conv-BN-activation blocks with nn.ReLU(inplace), "
+        "nn.PReLU, prelu.PReLU and prelu.PReLU(inplace=True); writes memory.md",
+    )
+    parser.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run ``prelu bench`` with parsed arguments; returns the exit code."""
+    import torch
+
+    from prelu import bench
+
+    if args.memory:
+        return run_memory_bench(args)
+    if args.shapes is not None:
+        cases = bench.make_cases(args.shapes, args.layouts, args.slopes)
+    elif args.quick:
+        cases = list(bench.QUICK_CASES)
+    else:
+        cases = list(bench.DEFAULT_CASES)
+    if not cases:
+        print("prelu bench: no cases (channels_last needs 4-D shapes)", file=sys.stderr)
+        return 2
+    repeats = args.repeats or (bench.QUICK_REPEATS if args.quick else bench.DEFAULT_REPEATS)
+    started = time.perf_counter()
+    result = bench.run(
+        cases,
+        providers=args.providers,
+        dtype=getattr(torch, args.dtype),
+        repeats=repeats,
+        warmup=args.warmup,
+        threads=args.threads,
+        compile=args.compile,
+        max_contention=args.max_contention,
+        tries=args.tries,
+        first_call=not args.no_first_call,
+        out_dir=args.out,
+        make_plot=not args.no_plot,
+    )
+    written = [str(path) for path in (result.csv_path, result.png_path, result.markdown_path) if path is not None]
+    print(f"wrote {', '.join(written)} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_memory_bench(args: argparse.Namespace) -> int:
+    """``prelu bench --memory``: print the table and write memory.md to ``--out``."""
+    from pathlib import Path
+
+    from prelu import bench_memory
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    shape = {"batch": 16, "channels": 64, "size": 32, "blocks": 8}
+    if args.quick:
+        shape = {"batch": 8, "channels": 32, "size": 16, "blocks": 8}
+    repeats = args.repeats or (3 if args.quick else 10)
+    results = bench_memory.run(**shape, repeats=repeats)
+    text = bench_memory.to_markdown(results, **shape)
+    out = Path(args.out or "bench-out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {out / 'memory.md'}")
+    return 0
+
+
+def add_slopes_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``prelu slopes``."""
+    parser = subparsers.add_parser(
+        "slopes",
+        help="print the learned PReLU slopes of a saved model or state_dict, layer by layer",
+        description=(
+            "Per-layer slopes (mode, count, mean, min, max), like He et al.'s Table 1, from a file written by "
+            "torch.save: a whole model, a state_dict, or a checkpoint dict holding one. In a plain state_dict the "
+            "slopes are guessed (see prelu.slopes_from_state_dict); a whole model gives exact results."
+        ),
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="path to the .pt / .pth file")
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="allow unpickling a whole model (runs code from the file; only for files you trust)",
+    )
+    parser.set_defaults(handler=run_slopes)
+
+
+def run_slopes(args: argparse.Namespace) -> int:
+    """Run ``prelu slopes`` with parsed arguments; returns the exit code."""
+    print(prelu.slopes_from_checkpoint(args.checkpoint, trusted=args.trust))
+    return 0
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make ``parser`` report a bad flag in one line (no usage block), exit code 2."""
+
+    def error(message: str) -> None:
+        parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number like 0.95 or 95%") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an accuracy in (0, 1], like 0.95 or 95%")
+    return value
+
+
+def _names(values: Sequence[str] | None) -> list[str] | None:
+    """``--activations relu prelu`` or ``--activations relu,prelu``."""
+    if values is None:
+        return None
+    return [name for value in values for name in value.split(",") if name.strip()]
+
+
+def _add_training_flags(parser: argparse.ArgumentParser, defaults: dict, datasets: Sequence[str]) -> None:
+    """Flags shared by ``compare`` and ``depth``; every default is None so --resume can tell given flags apart."""
+    parser.add_argument("--dataset", choices=datasets, default=None, help=f"default {defaults['dataset']}")
+    parser.add_argument(
+        "--seeds", type=_positive_int, default=None, metavar="N", help=f"seeds 0..N-1 (default {defaults['seeds']})"
+    )
+    parser.add_argument(
+        "--epochs", type=_positive_int, default=None, metavar="N", help=f"default {defaults['epochs'] or 'per dataset'}"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"global batch (default {defaults['batch_size']})",
+    )
+    parser.add_argument(
+        "--optimizer", choices=["sgd", "adam", "adamw"], default=None, help=f"default {defaults['optimizer']}"
+    )
+    parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default {defaults['lr']})")
+    parser.add_argument("--momentum", type=float, default=None, help=f"SGD momentum (default {defaults['momentum']})")
+    parser.add_argument(
+        "--weight-decay", type=float, default=None, help=f"for weights (default {defaults['weight_decay']})"
+    )
+    parser.add_argument(
+        "--slope-weight-decay", type=float, default=None, help="for PReLU slopes (default 0: none, as He et al.)"
+    )
+    parser.add_argument("--width", type=_positive_int, default=None, metavar="N", help="units or channels per layer")
+    parser.add_argument(
+        "--limit", type=_positive_int, default=None, metavar="N", help="use the first N train and test samples"
+    )
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default cpu")
+    parser.add_argument("--name", default=None, help="run folder name under --out (default: from the settings)")
+    parser.add_argument("--out", default="runs", metavar="DIR", help="parent of run folders (default runs/)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run folder, keeping finished runs"
+    )
+    parser.add_argument("--force", action="store_true", help="delete an existing run folder and start over")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="torch.set_num_threads(N)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run stays)")
+
+
+def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``prelu compare``."""
+    from prelu.lab import compare, datasets
+
+    parser = subparsers.add_parser(
+        "compare",
+        help="train ReLU, Leaky ReLU and PReLU alike over several seeds; tables, report.html and claims",
+        description=(
+            "Trains one model per activation and seed with the same initial weights and data order per seed, then "
+            "prints mean ± std of test accuracy and loss, epochs to a target accuracy, dead units, learned slopes "
+            "and seconds per epoch, checks the PReLU paper's claims against them, and writes results.json, per-run "
+            "curves and a self-contained report.html to runs/<name>/. Under torchrun it trains with "
+            "DistributedDataParallel (gloo on CPU, nccl on CUDA)."
+        ),
+        epilog=(
+            "Folder datasets (mnist, fashion-mnist, cifar10) are read with torchvision from --data-dir, never "
+            "downloaded. --model pkg.module:fn imports fn; fn(act) builds a model with act(channels, channel_dim=1) "
+            "for each activation (it may also take input_shape= and num_classes=), or fn() builds a ReLU model that "
+            "prelu.convert swaps."
+        ),
+    )
+    _one_line_errors(parser)
+    _add_training_flags(parser, compare.DEFAULTS, datasets.DATASETS)
+    parser.add_argument(
+        "--data-dir", default=None, metavar="DIR", help="folder holding mnist / fashion-mnist / cifar10"
+    )
+    parser.add_argument("--model", default=None, help="mlp (default), cnn, resnet, or pkg.module:fn")
+    parser.add_argument(
+        "--depth", type=_positive_int, default=None, metavar="N", help="hidden layers / conv layers / stages"
+    )
+    parser.add_argument(
+        "--activations", nargs="+", default=None, metavar="NAME", help=f"default {' '.join(compare.ACTIVATIONS)}"
+    )
+    parser.add_argument(
+        "--target",
+        type=_fraction,
+        default=None,
+        metavar="ACC",
+        help="accuracy for 'epochs to target' (default: per dataset)",
+    )
+    parser.add_argument(
+        "--init", choices=compare.INITS, default=None, help="kaiming (default, prelu.init_model_) or torch's own"
+    )
+    parser.set_defaults(handler=run_compare)
+
+
+def _lab_options(args: argparse.Namespace, keys: Sequence[str]) -> dict:
+    options = {key: getattr(args, key) for key in keys if hasattr(args, key)}
+    if "activations" in options:
+        options["activations"] = _names(options["activations"])
+    return options
+
+
+def _run_lab(args: argparse.Namespace, experiment: object, keys: Sequence[str]) -> int:
+    import torch
+
+    from prelu.lab import ConfigError
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        experiment.run(  # type: ignore[attr-defined]
+            name=args.name,
+            out=args.out,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.no_progress,
+            **_lab_options(args, keys),
+        )
+    except ConfigError as error:
+        print(f"prelu {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Run ``prelu compare`` with parsed arguments; returns the exit code (2: bad settings, nothing written)."""
+    from prelu.lab import compare
+
+    return _run_lab(args, compare, list(compare.DEFAULTS))
+
+
+def add_depth_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``prelu depth``."""
+    from prelu.lab import depth
+
+    parser = subparsers.add_parser(
+        "depth",
+        help="a 30-layer plain net with Xavier vs Kaiming init, ReLU and PReLU (He et al., Fig. 3)",
+        description=(
+            "Trains a plain deep net (Linear layers, no normalisation) from Xavier and from slope-aware Kaiming "
+            "init (prelu.init_model_), with ReLU and PReLU, over several seeds; reports loss curves, whether each "
+            "trains (final train loss < 0.9 x initial), the signal at init, learned slopes by depth and the claims; "
+            "writes results.json, curves and report.html to runs/<name>/."
+        ),
+    )
+    _one_line_errors(parser)
+    _add_training_flags(parser, depth.DEFAULTS, depth.DATASETS)
+    parser.add_argument(
+        "--layers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"Linear layers (default {depth.DEFAULTS['layers']})",
+    )
+    parser.add_argument("--activations", nargs="+", default=None, metavar="NAME", help="default relu prelu")
+    parser.add_argument("--inits", nargs="+", default=None, choices=depth.INITS, help="default xavier kaiming")
+    parser.set_defaults(handler=run_depth)
+
+
+def run_depth(args: argparse.Namespace) -> int:
+    """Run ``prelu depth`` with parsed arguments; returns the exit code (2: bad settings, nothing written)."""
+    from prelu.lab import depth
+
+    return _run_lab(args, depth, list(depth.DEFAULTS))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``prelu`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="prelu", description="Fused PReLU / Leaky ReLU for PyTorch: tools and benchmarks."
+    )
+    parser.add_argument("--version", action="version", version=f"prelu {prelu.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_bench_parser(subparsers)
+    add_slopes_parser(subparsers)
+    add_compare_parser(subparsers)
+    add_depth_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``prelu`` console script and ``python -m prelu``; returns the exit code.
+
+    Bad arguments exit with 2 (argparse); ``--help`` and ``--version`` exit with 0.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, ValueError, OSError) as error:
+        print(f"prelu {args.command}: error: {error}", file=sys.stderr)
+        return 1

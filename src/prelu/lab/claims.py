@@ -1,0 +1,285 @@
+"""The paper's claims, checked against our numbers: :func:`compare_claims` and :func:`depth_claims`.
+
+Owns the claims' wording, each one's decision rule and the verdicts; reads summaries made by
+:func:`prelu.lab.summary.summarize` and imports only :mod:`prelu.lab.summary`.
+
+A verdict is ``agree`` or ``disagree`` as the rule in the row says, computed from the measured
+numbers only; ``inconclusive`` where the run cannot test the claim (an activation it needs was
+not run, one seed gives no spread to judge a difference by, the slopes never left their initial
+value, no run reached the target). "Beyond noise" means: the difference between the two means is
+larger than the larger of their two standard deviations over seeds. A non-gain is a
+``disagree``, reported as plainly as a gain.
+
+>>> from prelu.lab.summary import stat
+>>> relu = {"runs": 3, "test_acc": stat([0.90, 0.91, 0.92])}
+>>> prelu = {"runs": 3, "test_acc": stat([0.95, 0.96, 0.97])}
+>>> row = accuracy_claim({"relu": relu, "prelu": prelu})
+>>> row["verdict"], row["number"]
+('agree', '+5.0 pp (PReLU 96.0 ± 1.0 %, ReLU 91.0 ± 1.0 %)')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from prelu.lab.summary import format_stat
+
+AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
+# Slopes "settled": changed less than SLOPE_TOLERANCE over the last quarter of the epochs. Slopes
+# "moved" (so the run tests where they settle): their mean |final - initial| is at least
+# SLOPE_MOVED, half the width of the claimed 0.1-0.3 band; otherwise slopes starting at 0.25 would
+# "agree" by never moving.
+SLOPE_TOLERANCE = 0.02
+SLOPE_MOVED = 0.05
+OVERHEAD_LIMIT = 1.10
+DEAD_BASELINE, DEAD_CEILING = 0.15, 0.05
+TRAINS_RATIO = 0.9
+
+LABELS = {"relu": "ReLU", "leaky_relu": "Leaky ReLU", "prelu": "PReLU", "prelu_shared": "PReLU (shared)"}
+
+
+def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> dict:
+    return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": verdict}
+
+
+def _prelu_name(summaries: Mapping[str, dict]) -> str | None:
+    """The PReLU variant the claims are checked on: per channel (the paper's default), else shared."""
+    return next((name for name in ("prelu", "prelu_shared") if summaries.get(name, {}).get("runs")), None)
+
+
+def _beyond_noise(better: dict, worse: dict) -> tuple[float, float | None]:
+    """(difference of means, noise = the larger std; None with one seed)."""
+    stds = [s["std"] for s in (better, worse) if s["std"] is not None]
+    return better["mean"] - worse["mean"], (max(stds) if len(stds) == 2 else None)
+
+
+def _missing(claim: str, source: str, rule: str, need: str) -> dict:
+    return _row(claim, source, f"not measured: needs {need} in --activations", rule, INCONCLUSIVE)
+
+
+def dead_units_claim(summaries: Mapping[str, dict]) -> dict:
+    claim, source = "PReLU cuts dead units from ~30% to <5%", "project seed text"
+    rule = (
+        f"agree iff ReLU has >= {DEAD_BASELINE:.0%} dead units, PReLU < {DEAD_CEILING:.0%}, and the gap is beyond "
+        "noise (dead: input <= 0 for every monitored training sample, at the end)"
+    )
+    name = _prelu_name(summaries)
+    if name is None or "relu" not in summaries:
+        return _missing(claim, source, rule, "relu and prelu")
+    relu, ours = summaries["relu"]["dead_fraction"], summaries[name]["dead_fraction"]
+    others = ", ".join(
+        f"{LABELS.get(key, key)} {format_stat(value['dead_fraction'], 100, 1, ' %')}"
+        for key, value in summaries.items()
+        if key not in ("relu", name) and value.get("runs")
+    )
+    number = f"ReLU {format_stat(relu, 100, 1, ' %')}, {LABELS[name]} {format_stat(ours, 100, 1, ' %')}"
+    number += f"; {others}" if others else ""
+    gap, noise = _beyond_noise(relu, ours)
+    if noise is None:
+        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
+    ok = relu["mean"] >= DEAD_BASELINE and ours["mean"] < DEAD_CEILING and gap > noise
+    if not ok and relu["mean"] < DEAD_BASELINE:
+        fewer = "has fewer" if gap > noise else "does not have fewer beyond noise"
+        number += f" (PReLU {fewer}, but ReLU's {relu['mean']:.1%} is far from ~30%)"
+    return _row(claim, source, number, rule, AGREE if ok else DISAGREE)
+
+
+def _slope_layers(summary: dict) -> list[tuple[str, dict]]:
+    return [(name, layer) for name, layer in summary.get("layers", {}).items() if layer.get("learnable")]
+
+
+def _moved(layers: list[tuple[str, dict]]) -> float:
+    """The largest per-layer mean |final - initial| over a layer's slopes (each slope, not the layer's mean)."""
+    changes = [
+        layer["slope_change"]["mean"]
+        if layer.get("slope_change", {}).get("mean") is not None
+        else abs(layer["slope_curve"]["mean"][-1] - layer["slope_curve"]["mean"][0])
+        for _, layer in layers
+    ]
+    return max(changes)
+
+
+def slopes_claim(summaries: Mapping[str, dict]) -> dict:
+    claim, source = "Learned slopes settle around 0.1–0.3", "project seed text (He et al. Table 1)"
+    rule = (
+        "agree iff the mean final slope (over layers and seeds) lies in [0.1, 0.3] and moved < "
+        f"{SLOPE_TOLERANCE} over the last quarter of the epochs; inconclusive if in no layer the slopes moved "
+        f"{SLOPE_MOVED} or more on average (mean |final - initial| per slope)"
+    )
+    name = _prelu_name(summaries)
+    if name is None:
+        return _missing(claim, source, rule, "prelu or prelu_shared")
+    layers = _slope_layers(summaries[name])
+    if not layers:
+        return _row(claim, source, "no PReLU layers found", rule, INCONCLUSIVE)
+    finals = [layer["slope"]["mean"] for _, layer in layers]
+    curves = [layer["slope_curve"]["mean"] for _, layer in layers]
+    mean = sum(finals) / len(finals)
+    start = sum(curve[0] for curve in curves) / len(curves)
+    back = max(1, (len(curves[0]) - 1) // 4)  # a quarter of the epochs (curves start at epoch 0)
+    late = sum(curve[-1 - back] for curve in curves) / len(curves)
+    moved = _moved(layers)
+    per_layer = ", ".join(f"{n} {layer['slope']['mean']:.3f}" for n, layer in layers)
+    number = (
+        f"{LABELS[name]}: mean {mean:.3f} (init {start:.3f}; a quarter of the epochs before the end {late:.3f}; "
+        f"mean |change| per slope {moved:.3f} in the layer that moved most); per layer: {per_layer}"
+    )
+    for other in ("prelu", "prelu_shared"):
+        other_layers = _slope_layers(summaries[other]) if other != name and summaries.get(other, {}).get("runs") else []
+        if other_layers:
+            other_mean = sum(layer["slope"]["mean"] for _, layer in other_layers) / len(other_layers)
+            number += f"; {LABELS[other]}: mean {other_mean:.3f}"
+    if moved < SLOPE_MOVED:
+        return _row(
+            claim, source, number + f"; slopes moved < {SLOPE_MOVED}: the run did not test it", rule, INCONCLUSIVE
+        )
+    ok = 0.1 <= mean <= 0.3 and abs(mean - late) < SLOPE_TOLERANCE
+    return _row(claim, source, number, rule, AGREE if ok else DISAGREE)
+
+
+def convergence_claim(summaries: Mapping[str, dict], target: float, epochs: int) -> dict:
+    claim, source = "PReLU converges faster (fewer epochs to target accuracy)", "project seed text"
+    rule = (
+        f"epochs until test accuracy >= {target:.0%} (a run that never gets there counts {epochs + 1}); agree iff "
+        "ReLU's mean exceeds PReLU's beyond noise"
+    )
+    name = _prelu_name(summaries)
+    if name is None or "relu" not in summaries:
+        return _missing(claim, source, rule, "relu and prelu")
+    relu, ours = summaries["relu"], summaries[name]
+
+    def text(summary: dict, label: str) -> str:
+        reached = summary["epochs_to_target"]["reached"]
+        return (
+            f"{label} {format_stat(summary['epochs_to_target_censored'], 1, 1)} ({reached}/{summary['runs']} reached)"
+        )
+
+    number = f"{text(relu, 'ReLU')}, {text(ours, LABELS[name])}"
+    if relu["epochs_to_target"]["reached"] == 0 and ours["epochs_to_target"]["reached"] == 0:
+        return _row(
+            claim, source, number + "; no run reached the target (lower --target or add epochs)", rule, INCONCLUSIVE
+        )
+    gap, noise = _beyond_noise(relu["epochs_to_target_censored"], ours["epochs_to_target_censored"])
+    if noise is None:
+        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
+    return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
+
+
+def overhead_claim(summaries: Mapping[str, dict]) -> dict:
+    claim, source = "Barely any overhead vs ReLU (seconds per epoch)", "project seed text"
+    rule = (
+        f"agree iff PReLU's mean seconds per epoch (median epoch of each run) <= {OVERHEAD_LIMIT:.2f} x ReLU's; "
+        "timings from a shared machine"
+    )
+    name = _prelu_name(summaries)
+    if name is None or "relu" not in summaries:
+        return _missing(claim, source, rule, "relu and prelu")
+    relu, ours = summaries["relu"]["seconds_per_epoch"], summaries[name]["seconds_per_epoch"]
+    ratio = ours["mean"] / relu["mean"]
+    number = (
+        f"{ratio:.2f}x (ReLU {format_stat(relu, 1, 3, ' s')}, {LABELS[name]} {format_stat(ours, 1, 3, ' s')} per epoch)"
+    )
+    return _row(claim, source, number, rule, AGREE if ratio <= OVERHEAD_LIMIT else DISAGREE)
+
+
+def accuracy_claim(summaries: Mapping[str, dict]) -> dict:
+    claim = "PReLU improves accuracy over ReLU (He et al. report +1.2% top-1 on ImageNet)"
+    source = "He et al. 2015, Table 2"
+    rule = "agree iff PReLU's mean final test accuracy exceeds ReLU's beyond noise"
+    name = _prelu_name(summaries)
+    if name is None or "relu" not in summaries:
+        return _missing(claim, source, rule, "relu and prelu")
+    relu, ours = summaries["relu"]["test_acc"], summaries[name]["test_acc"]
+    gap, noise = _beyond_noise(ours, relu)
+    number = (
+        f"{gap * 100:+.1f} pp ({LABELS[name]} {format_stat(ours, 100, 1, ' %')}, "
+        f"ReLU {format_stat(relu, 100, 1, ' %')})"
+    )
+    if noise is None:
+        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
+    return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
+
+
+def compare_claims(summaries: Mapping[str, dict], *, target: float, epochs: int) -> list[dict]:
+    """The five claims of ``prelu compare``, from one summary per activation name."""
+    return [
+        dead_units_claim(summaries),
+        slopes_claim(summaries),
+        convergence_claim(summaries, target, epochs),
+        overhead_claim(summaries),
+        accuracy_claim(summaries),
+    ]
+
+
+def trains(record: dict) -> bool:
+    """Whether one run trains: not diverged and final train loss < :data:`TRAINS_RATIO` x the initial one."""
+    final = record["final"]
+    if record.get("diverged") or final.get("train_loss") is None or final.get("initial_train_loss") is None:
+        return False
+    return final["train_loss"] < TRAINS_RATIO * final["initial_train_loss"]
+
+
+def init_claim(groups: Mapping[str, Sequence[dict]], summaries: Mapping[str, dict], activations: Sequence[str]) -> dict:
+    claim = "Kaiming init trains a 30-layer plain net where Xavier stalls"
+    source = "He et al. 2015, Fig. 3"
+    rule = (
+        f"a run trains iff its final train loss < {TRAINS_RATIO} x its initial one; an init trains iff more than half "
+        "of its seeds do; agree iff Kaiming trains and Xavier does not (decided on ReLU, as Fig. 3; else the first "
+        "activation)"
+    )
+    parts, verdict = [], None
+    for activation in activations:
+        counts = {}
+        for init in ("kaiming", "xavier"):
+            records = groups.get(f"{init}/{activation}", [])
+            summary = summaries.get(f"{init}/{activation}", {})
+            if not records:
+                continue
+            trained = sum(trains(r) for r in records)
+            counts[init] = trained / len(records)
+            start, end = summary["initial_train_loss"]["mean"], summary["train_loss"]["mean"]
+            parts.append(
+                f"{LABELS.get(activation, activation)} {init.capitalize()} {trained}/{len(records)} train "
+                f"(loss {start:.2f} -> {float('nan') if end is None else end:.2f})"
+            )
+        if verdict is None and len(counts) == 2:
+            verdict = AGREE if counts["kaiming"] > 0.5 and counts["xavier"] <= 0.5 else DISAGREE
+    if verdict is None:
+        return _row(claim, source, "; ".join(parts) or "not measured", rule + " (needs both inits)", INCONCLUSIVE)
+    return _row(claim, source, "; ".join(parts), rule, verdict)
+
+
+def layer_slopes_claim(summaries: Mapping[str, dict]) -> dict:
+    claim = "Early-layer slopes are large (0.6–0.7) and deeper ones small"
+    source = "He et al. 2015, Table 1"
+    rule = (
+        "on the Kaiming-initialised PReLU net: agree iff the first layer's mean slope >= 0.5 and the mean over the "
+        f"deeper half of the layers <= 0.3; inconclusive if in no layer the slopes moved {SLOPE_MOVED} on average"
+    )
+    name = next(
+        (f"kaiming/{n}" for n in ("prelu", "prelu_shared") if summaries.get(f"kaiming/{n}", {}).get("runs")), None
+    )
+    if name is None:
+        return _row(claim, source, "not measured: needs prelu with the kaiming init", rule, INCONCLUSIVE)
+    layers = _slope_layers(summaries[name])
+    if len(layers) < 2:
+        return _row(claim, source, "fewer than 2 PReLU layers", rule, INCONCLUSIVE)
+    finals = [layer["slope"]["mean"] for _, layer in layers]
+    first, deep = finals[0], finals[len(finals) // 2 :]
+    deep_mean = sum(deep) / len(deep)
+    moved = _moved(layers)
+    number = (
+        f"{name.split('/')[1]}: first layer {first:.3f}, deeper half {deep_mean:.3f} "
+        f"(min {min(deep):.3f}, max {max(deep):.3f}); all layers {min(finals):.3f}–{max(finals):.3f}; mean |change| "
+        f"per slope {moved:.3f} in the layer that moved most"
+    )
+    if moved < SLOPE_MOVED:
+        return _row(claim, source, number + f"; slopes moved < {SLOPE_MOVED}", rule, INCONCLUSIVE)
+    return _row(claim, source, number, rule, AGREE if first >= 0.5 and deep_mean <= 0.3 else DISAGREE)
+
+
+def depth_claims(
+    groups: Mapping[str, Sequence[dict]], summaries: Mapping[str, dict], activations: Sequence[str]
+) -> list[dict]:
+    """The two claims of ``prelu depth``, from the run records and summaries keyed ``"<init>/<activation>"``."""
+    return [init_claim(groups, summaries, activations), layer_slopes_claim(summaries)]
