@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import prelu
 
@@ -34,24 +35,23 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``, with a one-line error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -137,6 +137,16 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="with --max-contention: attempts per case and mode (default 3)",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="RUN",
+        help=(
+            "instead of timing: combine earlier runs (their --out folders or CSVs), keeping the least "
+            "contended block of each case and mode, and write the result to --out"
+        ),
+    )
     parser.add_argument("--no-first-call", action="store_true", help="skip timing the first call in fresh processes")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     parser.add_argument(
@@ -156,6 +166,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.memory:
         return run_memory_bench(args)
+    if args.merge is not None:
+        paths = [Path(run) / bench.CSV_NAME if Path(run).is_dir() else Path(run) for run in args.merge]
+        result = bench.merge(paths, out_dir=args.out, make_plot=not args.no_plot)
+        written = [str(path) for path in (result.csv_path, result.png_path, result.markdown_path) if path is not None]
+        print(f"merged {len(paths)} runs into {', '.join(written)}")
+        return 0
     if args.shapes is not None:
         cases = bench.make_cases(args.shapes, args.layouts, args.slopes)
     elif args.quick:

@@ -83,17 +83,7 @@ def default_name(config: Mapping[str, object]) -> str:
 
 
 def settings_of(config: Mapping[str, object]) -> train.TrainSettings:
-    return train.TrainSettings(
-        epochs=config["epochs"],  # type: ignore[arg-type]
-        batch_size=config["batch_size"],  # type: ignore[arg-type]
-        optimizer=config["optimizer"],  # type: ignore[arg-type]
-        lr=config["lr"],  # type: ignore[arg-type]
-        momentum=config["momentum"],  # type: ignore[arg-type]
-        weight_decay=config["weight_decay"],  # type: ignore[arg-type]
-        slope_weight_decay=config["slope_weight_decay"],  # type: ignore[arg-type]
-        target_accuracy=config["target"],  # type: ignore[arg-type]
-        device=config["device"],  # type: ignore[arg-type]
-    )
+    return train.settings_from_config(config, target_accuracy=config["target"])  # type: ignore[arg-type]
 
 
 class Builder:

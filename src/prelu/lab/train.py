@@ -30,7 +30,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import torch
@@ -82,6 +82,21 @@ class TrainSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def settings_from_config(config: Mapping[str, object], *, target_accuracy: float) -> TrainSettings:
+    """The :class:`TrainSettings` of an experiment's merged config (compare and depth share it)."""
+    return TrainSettings(
+        epochs=config["epochs"],  # type: ignore[arg-type]
+        batch_size=config["batch_size"],  # type: ignore[arg-type]
+        optimizer=config["optimizer"],  # type: ignore[arg-type]
+        lr=config["lr"],  # type: ignore[arg-type]
+        momentum=config["momentum"],  # type: ignore[arg-type]
+        weight_decay=config["weight_decay"],  # type: ignore[arg-type]
+        slope_weight_decay=config["slope_weight_decay"],  # type: ignore[arg-type]
+        target_accuracy=target_accuracy,
+        device=config["device"],  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True)
