@@ -7,6 +7,7 @@ that the command's exit codes are right. Tiny shapes keep the file to a few seco
 
 from __future__ import annotations
 
+import csv
 import math
 import subprocess
 import sys
@@ -129,6 +130,46 @@ def test_png_and_markdown_are_written(result: bench.BenchResult) -> None:
     assert "Roofline: measured clone ms" in text
 
 
+def test_merge_keeps_the_least_contended_block_of_each(result: bench.BenchResult, tmp_path: Path) -> None:
+    assert result.csv_path is not None
+    rows = bench.read_csv(result.csv_path)
+    quiet_block = ("2x3x8x8", "contiguous", "channel", "float32", "full")
+
+    def run_with(contention_of_block: str, others: str, scale: float, name: str) -> Path:
+        changed = []
+        for row in rows:
+            row = dict(row)
+            if row["op"] != "first_call":
+                block = (row["shape"], row["layout"], row["slopes"], row["dtype"], row["mode"])
+                row["others_cpu_pct"] = contention_of_block if block == quiet_block else others
+                row["value"] = repr(float(row["value"]) * scale)
+            changed.append(row)
+        path = tmp_path / name
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=bench.CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows(changed)
+        return path
+
+    first = run_with("50.0", "1.0", 1.0, "a.csv")  # quiet everywhere but the block
+    second = run_with("2.0", "60.0", 3.0, "b.csv")  # quiet only in the block, values tripled
+    merged = bench.merge([first, second], out_dir=tmp_path / "merged", report=False)
+    for row in merged.rows:
+        block = (row["shape"], row["layout"], row["slopes"], row["dtype"], row["mode"])
+        assert row["others_cpu_pct"] == ("2.0" if block == quiet_block else "1.0")
+    keys = [(r["shape"], r["layout"], r["slopes"], r["provider"], r["mode"], r["metric"]) for r in merged.rows]
+    assert len(keys) == len(set(keys)) == len(rows)
+    assert merged.ratios == bench.derive_ratios(merged.rows)
+    assert merged.csv_path is not None and merged.csv_path.exists()
+
+    other_machine = tmp_path / "c.csv"
+    other_machine.write_text(first.read_text(encoding="utf-8").replace("2.13.0", "9.9.9"), encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot merge"):
+        bench.merge([first, other_machine], out_dir=None, report=False)
+    assert cli.main(["bench", "--merge", str(first), str(second), "--no-plot", "--out", str(tmp_path / "m2")]) == 0
+    assert bench.read_csv(tmp_path / "m2" / bench.CSV_NAME) == bench.read_csv(tmp_path / "merged" / bench.CSV_NAME)
+
+
 def test_first_call_rows_and_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = {"first_call_run1": 1.5, "first_call_run2": 1.2, "import_torch": 1.0, "prelu_attributable": 0.2}
     monkeypatch.setattr(bench, "measure_first_call", lambda: dict(fake))
@@ -142,7 +183,7 @@ def test_first_call_rows_and_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ("first_call", "s_prelu_attributable"): 0.2,
     }
     (first_call_table,) = [t for t in bench.result_tables(run.rows, run.ratios, run.first_call) if "First call" in t[0]]
-    assert ["import torch alone", "1.00"] in first_call_table[2]
+    assert ["import torch alone (fastest)", "1.00"] in first_call_table[2]
 
 
 def test_contended_blocks_are_timed_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,3 +259,14 @@ def test_bench_command_runs_tiny_case(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (tmp_path / bench.CSV_NAME).exists() and (tmp_path / bench.MARKDOWN_NAME).exists()
     assert not (tmp_path / bench.PNG_NAME).exists()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_keep_freed_memory_is_recorded(tmp_path: Path) -> None:
+    # in a subprocess: mallopt changes the whole process for good
+    args = ["bench", "--keep-freed-memory", "--shapes", "2x3x4x4", "--layouts", "contiguous", "--slopes", "shared"]
+    args += ["--repeats", "1", "--warmup", "0", "--no-first-call", "--no-plot", "--out", str(tmp_path)]
+    completed = _prelu_command(*args)
+    assert completed.returncode == 0, completed.stderr
+    rows = bench.read_csv(tmp_path / bench.CSV_NAME)
+    assert rows and all("mallopt(M_MMAP_THRESHOLD=32MiB" in row["allocator"] for row in rows)
+    assert "allocator mallopt(" in (tmp_path / bench.MARKDOWN_NAME).read_text(encoding="utf-8")

@@ -25,14 +25,11 @@ a fixed, precomputed incoming gradient through ``torch.autograd.grad(y, [x, weig
 ``.grad`` accumulation is not timed. Each call is timed alone with ``time.perf_counter``; the
 providers of a case take turns (one call each per round) so drift on a shared machine hits them
 alike. The CSV keeps the median (``ms``), the fastest call (``ms_min``), the inter-quartile
-range (``ms_iqr``) and the median minor page faults per call (``faults``: fresh multi-MB outputs
+range (``ms_iqr``) and the mean minor page faults per call (``faults``: fresh multi-MB outputs
 fault in page by page, and glibc's malloc returns or keeps freed memory depending on history, so
 the same op can run in a faulting or a non-faulting regime; this column tells which). To time the
-kernels without page faults, keep freed memory::
-
-    MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 prelu bench
-
-(the report names such settings under "allocator").
+kernels without page faults, ``prelu bench --keep-freed-memory`` (:func:`keep_freed_memory`); the
+report names the allocator settings.
 
 Roofline (definition). A fused PReLU moves 2 tensor-sized passes of bytes forward (read x, write
 y) and 5 for forward+backward (forward's 2, then backward reads x and g and writes grad_x; the
@@ -114,7 +111,10 @@ CSV_COLUMNS: tuple[str, ...] = (
     "dtype",
     "backend",
     "others_cpu_pct",
+    "repeats",
+    "warmup",
     "threads",
+    "allocator",
     "machine",
     "cores",
     "torch",
@@ -261,11 +261,41 @@ ALLOCATOR_VARIABLES: tuple[str, ...] = (
 )
 
 
+_allocator_changes: list[str] = []
+
+
 def allocator_settings() -> str:
-    """The environment variables that change how freed memory is kept (and so page faults), or
-    'defaults' when none is set."""
+    """What changes how freed memory is kept (and so page faults): :func:`keep_freed_memory` and
+    the allocator environment variables; 'defaults' when nothing does."""
     found = [f"{name}={os.environ[name]}" for name in ALLOCATOR_VARIABLES if os.environ.get(name)]
-    return " ".join(found) or "defaults"
+    return " ".join([*_allocator_changes, *found]) or "defaults"
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # the largest glibc accepts on 64-bit
+
+
+def keep_freed_memory() -> str:
+    """Make glibc's malloc keep freed memory for reuse, so multi-MB outputs stop faulting in fresh
+    pages on every call; then the timings show the kernels rather than the allocator's history.
+
+    Sets ``M_MMAP_THRESHOLD`` to 32 MiB (blocks up to that come from the heap, not fresh mmaps)
+    and ``M_TRIM_THRESHOLD`` to 1 GiB (the heap is not handed back). Process-wide and for the rest
+    of the process. Raises RuntimeError where malloc is not glibc's. Returns what was set.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        raise RuntimeError("keeping freed memory needs glibc's mallopt, which this process does not have") from None
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) and mallopt(M_TRIM_THRESHOLD, 1 << 30)):
+        raise RuntimeError("glibc's mallopt refused the thresholds")
+    setting = "mallopt(M_MMAP_THRESHOLD=32MiB, M_TRIM_THRESHOLD=1GiB)"
+    if setting not in _allocator_changes:
+        _allocator_changes.append(setting)
+    return setting
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,13 +478,15 @@ def time_round_robin(
     return seconds, faults
 
 
-def measure_first_call(runs: int = 2, timeout: float = 300.0) -> dict[str, float]:
+def measure_first_call(runs: int = 3, timeout: float = 300.0) -> dict[str, float]:
     """Seconds for a fresh interpreter to import torch and prelu and run one forward+backward.
 
     Runs :data:`FIRST_CALL_SCRIPT` ``runs`` times in new subprocesses (the first may fill the
-    numba on-disk cache; later ones find it warm), and ``import torch`` alone once, so the part
-    attributable to prelu (``first_call_warm - import_torch``) is visible. Keys:
-    ``first_call_run1`` ... ``first_call_runN``, ``import_torch``, ``prelu_attributable``.
+    numba on-disk cache; later ones find it warm) and ``import torch`` alone ``runs`` times, so the
+    part attributable to prelu is visible: ``prelu_attributable`` = fastest warm run (2nd on)
+    - fastest ``import torch`` (single runs differ by ~0.3 s here, enough to make one difference
+    negative). Keys: ``first_call_run1`` ... ``first_call_runN``, ``import_torch`` (fastest),
+    ``prelu_attributable``.
     """
 
     def seconds_of(script: str) -> float:
@@ -466,8 +498,9 @@ def measure_first_call(runs: int = 2, timeout: float = 300.0) -> dict[str, float
         return float(completed.stdout.strip().splitlines()[-1])
 
     result = {f"first_call_run{index + 1}": seconds_of(FIRST_CALL_SCRIPT) for index in range(runs)}
-    result["import_torch"] = seconds_of(IMPORT_TORCH_SCRIPT)
-    result["prelu_attributable"] = result[f"first_call_run{runs}"] - result["import_torch"]
+    result["import_torch"] = min(seconds_of(IMPORT_TORCH_SCRIPT) for _ in range(runs))
+    warm = min(result[f"first_call_run{index + 1}"] for index in range(min(1, runs - 1), runs))
+    result["prelu_attributable"] = warm - result["import_torch"]
     return result
 
 
@@ -647,7 +680,8 @@ def result_tables(
     if fault_cells:
         tables.append(
             (
-                "Median minor page faults per call (a fresh 4 KiB page each; 25.7 MB = 6272 pages)",
+                "Mean minor page faults per call (a fresh 4 KiB page each; 25.7 MB = 6272 pages; "
+                "faulting calls are the slow ones in a wide IQR)",
                 ["shape", "layout", "slopes", "mode", *(PROVIDER_HEADERS[p] for p in fault_providers)],
                 fault_cells,
             )
@@ -673,9 +707,9 @@ def result_tables(
     if first_call:
         runs = sorted(key for key in first_call if key.startswith("first_call_run"))
         cells = [[f"first call, run {key.removeprefix('first_call_run')}", f"{first_call[key]:.2f}"] for key in runs]
-        cells.append(["import torch alone", f"{first_call['import_torch']:.2f}"])
+        cells.append(["import torch alone (fastest)", f"{first_call['import_torch']:.2f}"])
         attributable = first_call["prelu_attributable"]
-        cells.append(["prelu-attributable (last run - import torch)", f"{attributable:.2f}"])
+        cells.append(["prelu-attributable (fastest warm run - import torch)", f"{attributable:.2f}"])
         cells.append(["target: ≤ 2 s attributable to prelu, cache warm", "✓" if attributable <= 2.0 else "✗"])
         if first_call_contention is not None:
             cells.append(["others' CPU % meanwhile", f"{first_call_contention:.1f}"])
@@ -718,15 +752,27 @@ def contention_warning(rows: Iterable[dict[str, str]]) -> str:
 
 
 def _header_lines(info: dict[str, str]) -> list[str]:
+    python = f", Python {info['python']}" if info.get("python") else ""
     return [
         f"Machine: {info['machine']}, {info['cores']} cores, torch threads {info['threads']}, "
-        f"load average at start {info['load']}",
-        f"torch {info['torch']}, prelu {info['prelu']}, Python {info['python']}, allocator {info['allocator']}",
+        f"load average at start {info.get('load', 'n/a')}",
+        f"torch {info['torch']}, prelu {info['prelu']}{python}, allocator {info.get('allocator', 'n/a')}",
     ]
 
 
-def report_notes(rows: Iterable[dict[str, str]], repeats: int, warmup: int) -> list[str]:
+def _spread(values: Iterable[str]) -> str:
+    """'40' when every value is 40, '12–40' when they differ."""
+    numbers = sorted({int(value) for value in values if value})
+    if not numbers:
+        return "?"
+    return str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}–{numbers[-1]}"
+
+
+def report_notes(rows: Sequence[dict[str, str]]) -> list[str]:
     """The lines under the tables: a contention warning if any, the roofline and timing method."""
+    timed = [row for row in rows if row["metric"] == "ms" and row["provider"] != "roofline"]
+    repeats = _spread(row.get("repeats", "") for row in timed)
+    warmup = _spread(row.get("warmup", "") for row in timed)
     warning = contention_warning(rows)
     return [*([warning] if warning else []), ROOFLINE_NOTE, TIMING_NOTE.format(repeats=repeats, warmup=warmup)]
 
@@ -864,6 +910,7 @@ def run(
     warmup: int = DEFAULT_WARMUP,
     threads: int | None = None,
     compile: bool = False,
+    keep_memory: bool = False,
     max_contention: float | None = None,
     tries: int = 3,
     first_call: bool = True,
@@ -883,6 +930,8 @@ def run(
         repeats, warmup: timed calls per provider and untimed rounds before them.
         threads: ``torch.set_num_threads`` for the run (prelu's numba kernels follow it).
         compile: add ``compile_torch_prelu`` (its compile time is spent in the warm-up).
+        keep_memory: call :func:`keep_freed_memory` first (process-wide, irreversible): time the
+            kernels without the page faults of fresh outputs.
         max_contention: when other processes used more than this % of the machine's CPU while a
             (case, mode) block was timed, time it again, up to ``tries`` times in all, keeping the
             least contended attempt. None (default) times each block once.
@@ -894,7 +943,7 @@ def run(
 
     Returns:
         A :class:`BenchResult`. The CSV has :data:`CSV_COLUMNS`, one row per (case, provider, mode,
-        metric) with metrics ``ms`` (median), ``ms_min``, ``ms_iqr``, ``faults`` (median minor page
+        metric) with metrics ``ms`` (median), ``ms_min``, ``ms_iqr``, ``faults`` (mean minor page
         faults per call, this process), plus derived ``roofline``
         rows and, with ``first_call``, rows with ``mode`` ``first_call`` / ``import_torch`` in seconds.
     """
@@ -912,6 +961,8 @@ def run(
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    if keep_memory:
+        keep_freed_memory()
     previous_threads = torch.get_num_threads()
     if threads is not None:
         if threads < 1:
@@ -932,6 +983,8 @@ def run(
             backend: str = "",
             op: str = "",
             contention: str = "",
+            repeats_of_row: int = repeats,
+            warmup_of_row: int = warmup,
         ) -> None:
             rows.append(
                 {
@@ -946,7 +999,10 @@ def run(
                     "dtype": dtype_name,
                     "backend": backend,
                     "others_cpu_pct": contention,
+                    "repeats": str(repeats_of_row),
+                    "warmup": str(warmup_of_row),
                     "threads": info["threads"],
+                    "allocator": info["allocator"],
                     "machine": info["machine"],
                     "cores": info["cores"],
                     "torch": info["torch"],
@@ -967,8 +1023,9 @@ def run(
                 for provider, values in seconds.items():
                     for metric, value in summarize(values).items():
                         add(case, provider, mode, metric, value, backends[provider], contention=contention)
-                    median_faults = statistics.median(faults[provider])
-                    add(case, provider, mode, "faults", median_faults, backends[provider], contention=contention)
+                    # the mean, not the median: calls fault in a mixture (some do, some don't)
+                    mean_faults = statistics.fmean(faults[provider])
+                    add(case, provider, mode, "faults", mean_faults, backends[provider], contention=contention)
                 if "clone" in providers:
                     clone = summarize(seconds["clone"])
                     for metric in ("ms", "ms_min"):
@@ -987,9 +1044,29 @@ def run(
             for key, value in first_call_seconds.items():
                 if key.startswith("first_call_run"):
                     metric = "s_run" + key.removeprefix("first_call_run")
-                    add(shape_case, "prelu", "first_call", metric, value, op="first_call", contention=busy)
+                    add(
+                        shape_case,
+                        "prelu",
+                        "first_call",
+                        metric,
+                        value,
+                        op="first_call",
+                        contention=busy,
+                        repeats_of_row=1,
+                        warmup_of_row=0,
+                    )
             import_torch = first_call_seconds["import_torch"]
-            add(shape_case, "prelu", "import_torch", "s", import_torch, op="first_call", contention=busy)
+            add(
+                shape_case,
+                "prelu",
+                "import_torch",
+                "s",
+                import_torch,
+                op="first_call",
+                contention=busy,
+                repeats_of_row=1,
+                warmup_of_row=0,
+            )
             attributable = first_call_seconds["prelu_attributable"]
             add(
                 shape_case,
@@ -999,39 +1076,142 @@ def run(
                 attributable,
                 op="first_call",
                 contention=busy,
+                repeats_of_row=1,
+                warmup_of_row=0,
             )
 
-        ratios = derive_ratios(rows)
-        tables = result_tables(rows, ratios, first_call_seconds, first_call_contention)
-        notes = report_notes(rows, repeats, warmup)
-        csv_path = png_path = markdown_path = None
-        if out_dir is not None:
-            directory = Path(out_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            csv_path = directory / CSV_NAME
-            with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-            if make_plot:
-                title = (
-                    f"prelu bench: {info['machine']}, {info['cores']} cores, {info['threads']} threads, "
-                    f"torch {info['torch']}\nroofline = clone ms × bytes moved by the fused op ÷ bytes moved by clone"
-                )
-                png_path = plot(rows, directory / PNG_NAME, title)
-            markdown_path = directory / MARKDOWN_NAME
-            markdown_path.write_text(to_markdown(tables, info, notes), encoding="utf-8")
-        if report:
-            print_report(tables, info, notes, console)
-        return BenchResult(
-            rows=rows,
-            ratios=ratios,
-            first_call=first_call_seconds,
-            info=info,
-            csv_path=csv_path,
-            png_path=png_path,
-            markdown_path=markdown_path,
-            seconds=time.perf_counter() - started,
+        return _finish(
+            rows, info, first_call_seconds, first_call_contention, out_dir, make_plot, report, console, started
         )
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _finish(
+    rows: list[dict[str, str]],
+    info: dict[str, str],
+    first_call_seconds: dict[str, float],
+    first_call_contention: float | None,
+    out_dir: str | os.PathLike[str] | None,
+    make_plot: bool,
+    report: bool,
+    console: Any,
+    started: float,
+) -> BenchResult:
+    """Derive the ratios, write CSV, PNG and markdown, print the report."""
+    ratios = derive_ratios(rows)
+    tables = result_tables(rows, ratios, first_call_seconds, first_call_contention)
+    notes = report_notes(rows)
+    csv_path = png_path = markdown_path = None
+    if out_dir is not None:
+        directory = Path(out_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        csv_path = directory / CSV_NAME
+        with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        if make_plot:
+            title = (
+                f"prelu bench: {info['machine']}, {info['cores']} cores, {info['threads']} threads, "
+                f"torch {info['torch']}\nroofline = clone ms × bytes moved by the fused op ÷ bytes moved by clone"
+            )
+            png_path = plot(rows, directory / PNG_NAME, title)
+        markdown_path = directory / MARKDOWN_NAME
+        markdown_path.write_text(to_markdown(tables, info, notes), encoding="utf-8")
+    if report:
+        print_report(tables, info, notes, console)
+    return BenchResult(
+        rows=rows,
+        ratios=ratios,
+        first_call=first_call_seconds,
+        info=info,
+        csv_path=csv_path,
+        png_path=png_path,
+        markdown_path=markdown_path,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging runs taken on a shared machine
+
+MERGE_KEYS: tuple[str, ...] = ("machine", "cores", "threads", "torch", "prelu", "allocator")
+"""Columns that must agree across merged runs: the same machine, software and allocator regime."""
+
+
+def _block_key(row: dict[str, str]) -> tuple[str, ...]:
+    return (row["shape"], row["layout"], row["slopes"], row["dtype"], row["mode"])
+
+
+def _contention_value(rows: Iterable[dict[str, str]]) -> float:
+    values = [float(row["others_cpu_pct"]) for row in rows if row.get("others_cpu_pct")]
+    return max(values) if values else math.inf
+
+
+def merge(
+    csv_paths: Sequence[str | os.PathLike[str]],
+    *,
+    out_dir: str | os.PathLike[str] | None = "bench-out",
+    make_plot: bool = True,
+    report: bool = True,
+    console: Any = None,
+) -> BenchResult:
+    """Combine runs of :func:`run`, keeping for each (case, mode) block the least contended one.
+
+    On a shared machine no single run may be quiet throughout; but each block (one case, one mode,
+    every provider taking turns) is self-contained, and every ratio compares providers within one
+    block, so the quietest block of each from several runs makes a consistent result. The first-call
+    rows come from the run where they were least contended. Runs must agree on
+    :data:`MERGE_KEYS` (else ValueError). Writes and reports like :func:`run`.
+    """
+    started = time.perf_counter()
+    if not csv_paths:
+        raise ValueError("merge needs at least one CSV")
+    runs = [read_csv(path) for path in csv_paths]
+    reference = next((run[0] for run in runs if run), None)
+    if reference is None:
+        raise ValueError("the CSVs to merge hold no rows")
+    for path, run_rows in zip(csv_paths, runs, strict=True):
+        for row in run_rows:
+            for key in MERGE_KEYS:
+                if row.get(key, "") != reference.get(key, ""):
+                    raise ValueError(
+                        f"cannot merge {path}: its {key} is {row.get(key)!r}, another run's is {reference.get(key)!r}"
+                    )
+    best: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    first_call_rows: list[dict[str, str]] = []
+    for run_rows in runs:
+        blocks: dict[tuple[str, ...], list[dict[str, str]]] = {}
+        for row in run_rows:
+            if row["op"] != "first_call":
+                blocks.setdefault(_block_key(row), []).append(row)
+        for key, block in blocks.items():
+            if key not in best or _contention_value(block) < _contention_value(best[key]):
+                best[key] = block
+        timed_first_call = [row for row in run_rows if row["op"] == "first_call"]
+        if timed_first_call and (
+            not first_call_rows or _contention_value(timed_first_call) < _contention_value(first_call_rows)
+        ):
+            first_call_rows = timed_first_call
+    rows = [row for block in best.values() for row in block] + first_call_rows
+
+    first_call: dict[str, float] = {}
+    for row in first_call_rows:
+        if row["mode"] == "import_torch":
+            first_call["import_torch"] = float(row["value"])
+        elif row["metric"] == "s_prelu_attributable":
+            first_call["prelu_attributable"] = float(row["value"])
+        elif row["metric"].startswith("s_run"):
+            first_call["first_call_run" + row["metric"].removeprefix("s_run")] = float(row["value"])
+    first_call_contention = _contention_value(first_call_rows) if first_call_rows else None
+    if first_call_contention == math.inf:
+        first_call_contention = None
+
+    stamps = sorted({row["timestamp"] for row in rows})
+    info = {key: reference.get(key, "") for key in MERGE_KEYS}
+    info.update(
+        load="per block: see others' CPU %",
+        timestamp=f"{stamps[0]} … {stamps[-1]} (quietest blocks of {len(runs)} runs)" if stamps else "",
+    )
+    return _finish(rows, info, first_call, first_call_contention, out_dir, make_plot, report, console, started)

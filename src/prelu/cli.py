@@ -70,8 +70,8 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=(
             "Default cases: 32x64x56x56 NCHW and channels-last, 64x256x14x14, 4096x1024 (features last), "
             "each with per-channel and shared slopes. Roofline: clone ms x bytes moved by the fused op / "
-            "bytes moved by the clone (fwd 2/2, fwd+bwd 5/2). Page faults per call are reported too; to time "
-            "without them: MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 prelu bench."
+            "bytes moved by the clone (fwd 2/2, fwd+bwd 5/2). Page faults per call are reported too; "
+            "--keep-freed-memory times without them."
         ),
     )
     parser.add_argument(
@@ -138,6 +138,11 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with --max-contention: attempts per case and mode (default 3)",
     )
     parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="make glibc malloc keep freed memory (no fresh-page faults per call): time the kernels, not the allocator",
+    )
+    parser.add_argument(
         "--merge",
         nargs="+",
         default=None,
@@ -191,6 +196,7 @@ def run_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         threads=args.threads,
         compile=args.compile,
+        keep_memory=args.keep_freed_memory,
         max_contention=args.max_contention,
         tries=args.tries,
         first_call=not args.no_first_call,
