@@ -27,7 +27,7 @@ import prelu
 from prelu.lab import claims as claims_module
 from prelu.lab import console, datasets, models, report, runs, train
 from prelu.lab.config import ConfigError, choice, merge, positive_int
-from prelu.lab.experiment import RunSpec, environment, execute, prepare
+from prelu.lab.experiment import RunSpec, environment, execute, open_experiment
 from prelu.lab.summary import format_stat, summarize
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu_shared", "prelu")
@@ -298,14 +298,16 @@ def run(
     ``on_run(run_id, record)`` is called after each finished run is saved. Under ``torchrun``
     the runs train with DistributedDataParallel and only rank 0 writes or prints.
     """
-    device = str(options.get("device") or DEFAULTS["device"])
-    choice("device", device, train.DEVICES)
-    distributed = train.distributed_from_env(device)
-    config = resolve(options)
-    folder = runs.RunFolder(Path(out) / (name or default_name(config)))
-    stored = prepare(folder, resume=resume, force=force, distributed=distributed)
-    if stored is not None:
-        config = resolve(options, stored)
+    distributed, config, folder = open_experiment(
+        options,
+        default_device=str(DEFAULTS["device"]),
+        resolve=resolve,
+        default_name=default_name,
+        out=out,
+        name=name,
+        resume=resume,
+        force=force,
+    )
     data, builder, settings = validate(config, distributed.world_size)
 
     activations: list[str] = config["activations"]  # type: ignore[assignment]

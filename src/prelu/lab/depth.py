@@ -29,7 +29,7 @@ import prelu
 from prelu.lab import claims as claims_module
 from prelu.lab import console, datasets, models, report, runs, train
 from prelu.lab.config import ConfigError, choice, merge, positive_int
-from prelu.lab.experiment import RunSpec, environment, execute, prepare
+from prelu.lab.experiment import RunSpec, environment, execute, open_experiment
 from prelu.lab.summary import format_stat, has_slopes, summarize
 
 DATASETS = ("digits", "mnist1d")
@@ -295,14 +295,16 @@ def run(
 ) -> dict:
     """Run ``prelu depth`` with ``options`` (see :data:`DEFAULTS`) and return the results (as in
     ``<out>/<name>/results.json``); validated before anything is written, as :func:`prelu.lab.compare.run`."""
-    device = str(options.get("device") or DEFAULTS["device"])
-    choice("device", device, train.DEVICES)
-    distributed = train.distributed_from_env(device)
-    config = resolve(options)
-    folder = runs.RunFolder(Path(out) / (name or default_name(config)))
-    stored = prepare(folder, resume=resume, force=force, distributed=distributed)
-    if stored is not None:
-        config = resolve(options, stored)
+    distributed, config, folder = open_experiment(
+        options,
+        default_device=str(DEFAULTS["device"]),
+        resolve=resolve,
+        default_name=default_name,
+        out=out,
+        name=name,
+        resume=resume,
+        force=force,
+    )
     data, settings = validate(config, distributed.world_size)
     activations: list[str] = config["activations"]  # type: ignore[assignment]
     inits: list[str] = config["inits"]  # type: ignore[assignment]

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 import prelu
-from prelu.lab.config import ConfigError
+from prelu.lab.config import ConfigError, choice
 from prelu.lab.console import Progress
 from prelu.lab.runs import RunFolder
-from prelu.lab.train import Distributed, broadcast
+from prelu.lab.train import DEVICES, Distributed, broadcast, distributed_from_env
 
 CURVE_COLUMNS = (
     "epoch",
@@ -143,3 +144,31 @@ def environment(distributed: Distributed) -> dict:
         "world_size": distributed.world_size,
         "device": distributed.device,
     }
+
+
+Resolve = Callable[..., dict]
+
+
+def open_experiment(
+    options: Mapping[str, object],
+    *,
+    default_device: str,
+    resolve: Resolve,
+    default_name: Callable[[Mapping[str, object]], str],
+    out: str | Path,
+    name: str | None,
+    resume: bool,
+    force: bool,
+) -> tuple[Distributed, dict, RunFolder]:
+    """The set-up both experiments share: check the device, join the process group (under
+    torchrun), resolve the config, and decide what may happen to the run folder, taking a resumed
+    folder's stored settings into account. Writes nothing."""
+    device = str(options.get("device") or default_device)
+    choice("device", device, DEVICES)
+    distributed = distributed_from_env(device)
+    config = resolve(options)
+    folder = RunFolder(Path(out) / (name or default_name(config)))
+    stored = prepare(folder, resume=resume, force=force, distributed=distributed)
+    if stored is not None:
+        config = resolve(options, stored)
+    return distributed, config, folder
