@@ -1,7 +1,7 @@
 """Shared test helpers: an independent float64 reference for PReLU, tolerances, layout makers.
 
 The reference below is written from the public contract (DESIGN.md, "Public API contract") and
-never calls into :mod:`prelu` (in particular not :mod:`prelu.layout`): the slope broadcast is
+never calls into :mod:`prelu` (in particular not :mod:`prelu.ops.layout`): the slope broadcast is
 built by hand with ``reshape``.
 """
 
@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 import prelu
-import prelu.backend
+import prelu.ops.backend
 
 # Hypothesis: small and fast by default; HYPOTHESIS_PROFILE=thorough for a longer local run.
 settings.register_profile(
@@ -160,7 +160,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 # The size below which ``auto`` runs native (a parallel region costs more than the work there).
-DEFAULT_FUSED_MIN_NUMEL = prelu.backend.FUSED_MIN_NUMEL
+DEFAULT_FUSED_MIN_NUMEL = prelu.ops.backend.FUSED_MIN_NUMEL
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +174,7 @@ def _auto_fuses_small_tensors(monkeypatch: pytest.MonkeyPatch) -> None:
     """The suite's tensors are small so it stays fast; under ``auto`` they run the fused kernels as
     a large tensor would. The size cut-off itself is tested with its real value
     (test_functional.py::test_auto_runs_native_below_the_size_cutoff)."""
-    monkeypatch.setattr(prelu.backend, "FUSED_MIN_NUMEL", 0)
+    monkeypatch.setattr(prelu.ops.backend, "FUSED_MIN_NUMEL", 0)
 
 
 @pytest.fixture(params=BACKENDS)

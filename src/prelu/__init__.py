@@ -8,16 +8,16 @@ The public API, re-exported; nothing else lives here.
 """
 
 from prelu import init  # the submodule: prelu.init.kaiming_normal_, prelu.init.gain (PReLU's init= is unrelated)
-from prelu.backend import backend_for, use_backend
-from prelu.convert import ConversionReport, convert
-from prelu.frozen import FrozenPReLU, freeze
-from prelu.functional import leaky_relu, prelu
 from prelu.init import init_model_
-from prelu.modules import LeakyReLU, PReLU
 from prelu.monitor import Monitor
-from prelu.optim import bind_bounds, clamp_slopes_, param_groups, slope_parameters, tie_slopes
-from prelu.registry import activation_names, get_activation, register_activation, unregister_activation
-from prelu.slope_table import slopes, slopes_from_checkpoint, slopes_from_state_dict
+from prelu.nn.frozen import FrozenPReLU, freeze
+from prelu.nn.modules import LeakyReLU, PReLU
+from prelu.ops.backend import backend_for, use_backend
+from prelu.ops.functional import leaky_relu, prelu
+from prelu.tools.convert import ConversionReport, convert
+from prelu.tools.optim import bind_bounds, clamp_slopes_, param_groups, slope_parameters, tie_slopes
+from prelu.tools.registry import activation_names, get_activation, register_activation, unregister_activation
+from prelu.tools.slope_table import slopes, slopes_from_checkpoint, slopes_from_state_dict
 
 __version__ = "0.1.0"
 

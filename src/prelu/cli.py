@@ -56,7 +56,7 @@ _non_negative_int = _int_at_least(0)
 
 def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``prelu bench``."""
-    from prelu import bench
+    from prelu.bench import harness as bench
 
     parser = subparsers.add_parser(
         "bench",
@@ -167,7 +167,7 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run ``prelu bench`` with parsed arguments; returns the exit code."""
     import torch
 
-    from prelu import bench
+    from prelu.bench import harness as bench
 
     if args.memory:
         return run_memory_bench(args)
@@ -212,7 +212,7 @@ def run_memory_bench(args: argparse.Namespace) -> int:
     """``prelu bench --memory``: print the table and write memory.md to ``--out``."""
     from pathlib import Path
 
-    from prelu import bench_memory
+    from prelu.bench import memory as bench_memory
 
     if args.threads is not None:
         import torch

@@ -1,7 +1,7 @@
 r"""Slope-aware Kaiming (He) initialisation: :func:`gain`, :func:`kaiming_normal_`,
 :func:`kaiming_uniform_` and :func:`init_model_`.
 
-Owns the initialisation formulas; imports :mod:`prelu.walk` (to find the rectifier after each
+Owns the initialisation formulas; imports :mod:`prelu.tools.walk` (to find the rectifier after each
 layer). He et al. 2015 (Sec. 2.2) keep the variance of the responses constant from layer to layer
 when, for a rectifier of negative slope :math:`a` (ReLU: 0; Leaky ReLU, PReLU: :math:`a`),
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, fx, nn
 
-from prelu import walk
-from prelu.table import format_table
+from prelu._io.table import format_table
+from prelu.tools import walk
 
 MODES = ("fan_in", "fan_out")
 

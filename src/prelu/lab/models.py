@@ -2,7 +2,7 @@
 
 Owns :func:`activation_factory`, the built-in models (``mlp``, ``cnn``, ``resnet``: :func:`build`)
 and loading a user's model from ``pkg.module:fn`` (:func:`user_builder`). Imports
-:mod:`prelu.registry`, :mod:`prelu.modules`, :mod:`prelu.convert` and :mod:`prelu.lab.config`.
+:mod:`prelu.tools.registry`, :mod:`prelu.nn.modules`, :mod:`prelu.tools.convert` and :mod:`prelu.lab.config`.
 
 Every activation is its own module (none is reused), so a per-channel PReLU gets the channel
 count of its place and :class:`prelu.Monitor` sees each layer separately.

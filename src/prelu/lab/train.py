@@ -40,7 +40,7 @@ from torch import Tensor, nn
 import prelu
 from prelu.lab.config import ConfigError, choice, positive_float, positive_int
 from prelu.lab.datasets import Dataset
-from prelu.monitor_stats import LayerStats
+from prelu.monitor.stats import LayerStats
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("cpu", "cuda")

@@ -1,0 +1,113 @@
+"""Freeze trained slopes: :class:`FrozenPReLU` and :func:`freeze`.
+
+Owns the fixed-slope PReLU module used for inference and export; imports :mod:`prelu.ops.functional`
+and :mod:`prelu.nn.modules`. A frozen module computes exactly what the trained one did (same call to
+:func:`prelu.prelu`, same slopes) but holds the slopes in a buffer: no gradient, not returned by
+``parameters()``, still in the state_dict under the same key ``weight`` (so a frozen model loads
+the trained model's state_dict and the reverse), still exported as an ONNX ``PRelu`` node.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from prelu.nn.modules import PReLU
+from prelu.ops import functional
+
+
+class FrozenPReLU(nn.Module):
+    r"""PReLU with fixed slopes held in a buffer: ``x`` where ``x > 0``, ``a x`` elsewhere.
+
+    .. math::
+        \text{FrozenPReLU}(x) = \max(0, x) + a \min(0, x), \quad a \text{ fixed}
+
+    Args:
+        weight: the slopes, any layout :func:`prelu.prelu` accepts (copied).
+        channel_dim: the channel axis for a 1-D ``weight`` of length > 1. Default 1.
+        inplace: overwrite the input (every slope must be finite and > 0). Default False.
+
+    Shape:
+        - Input: :math:`(*)`; Output: :math:`(*)`, same shape.
+
+    Examples::
+
+        >>> import torch, prelu
+        >>> frozen = prelu.FrozenPReLU(torch.tensor([0.1, 0.5]))
+        >>> frozen
+        FrozenPReLU(num_parameters=2, channel_dim=1)
+        >>> frozen(torch.tensor([[-1.0, -1.0]])).tolist()
+        [[-0.10000000149011612, -0.5]]
+        >>> list(frozen.parameters()), list(frozen.state_dict())
+        ([], ['weight'])
+    """
+
+    weight: Tensor
+
+    def __init__(self, weight: Tensor, *, channel_dim: int = 1, inplace: bool = False) -> None:
+        super().__init__()
+        if not isinstance(weight, Tensor) or not weight.is_floating_point():
+            raise TypeError(f"weight must be a floating-point tensor, got {weight!r}")
+        if not isinstance(channel_dim, int) or isinstance(channel_dim, bool):
+            raise TypeError(f"channel_dim must be an int, got {channel_dim!r}")
+        if not isinstance(inplace, bool):
+            raise TypeError(f"inplace must be True or False, got {inplace!r}")
+        self.channel_dim = channel_dim
+        self.inplace = inplace
+        self.register_buffer("weight", weight.detach().clone())
+
+    @property
+    def num_parameters(self) -> int:
+        """The number of slopes (as :attr:`prelu.PReLU.num_parameters`)."""
+        return self.weight.numel()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return functional.prelu(input, self.weight, channel_dim=self.channel_dim, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        text = f"num_parameters={self.num_parameters}, channel_dim={self.channel_dim}"
+        return text + (", inplace=True" if self.inplace else "")
+
+
+def freeze(model: nn.Module) -> list[str]:
+    """Replace every ``prelu.PReLU`` and ``torch.nn.PReLU`` in ``model`` by a :class:`FrozenPReLU`
+    with the same slopes; returns the names replaced, in ``named_modules`` order.
+
+    Outputs are bit-identical before and after; the slopes stop being parameters (an optimizer
+    built afterwards does not see them). Modules that shared one slope Parameter (see
+    :func:`prelu.tie_slopes`) share one buffer afterwards; a module registered under several names
+    becomes one frozen module under all of them. ``model`` itself cannot be a PReLU (wrap it).
+
+    >>> import torch, prelu
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), prelu.PReLU(4, channel_dim=-1))
+    >>> x = torch.randn(2, 3)
+    >>> before = model(x)
+    >>> prelu.freeze(model)
+    ['1']
+    >>> model[1]
+    FrozenPReLU(num_parameters=4, channel_dim=-1)
+    >>> torch.equal(model(x), before)
+    True
+    """
+    if isinstance(model, (PReLU, nn.PReLU)):
+        raise ValueError("freeze() replaces PReLUs inside a model; wrap a lone PReLU in nn.Sequential first")
+    replacements: dict[int, nn.Module] = {}
+    buffers: dict[int, Tensor] = {}
+    slots: list[tuple[nn.Module, str, nn.Module]] = []
+    names: list[str] = []
+    for parent_name, parent in model.named_modules(remove_duplicate=False):
+        for child_name, child in parent._modules.items():  # named_children() skips repeats
+            if not isinstance(child, (PReLU, nn.PReLU)):
+                continue
+            if id(child) not in replacements:
+                channel_dim = child.channel_dim if isinstance(child, PReLU) else 1
+                frozen = FrozenPReLU(
+                    child.weight, channel_dim=channel_dim, inplace=bool(getattr(child, "inplace", False))
+                )
+                shared = buffers.setdefault(id(child.weight), frozen.weight)
+                frozen.weight = shared  # tied slopes stay one tensor
+                replacements[id(child)] = frozen
+                names.append(f"{parent_name}.{child_name}" if parent_name else child_name)
+            slots.append((parent, child_name, replacements[id(child)]))
+    for parent, child_name, frozen in slots:
+        setattr(parent, child_name, frozen)
+    return names

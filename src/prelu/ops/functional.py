@@ -1,0 +1,132 @@
+"""Functional API: :func:`prelu` and :func:`leaky_relu`.
+
+Owns argument checks and the public slope layouts; imports :mod:`prelu.ops.autograd` and
+:mod:`prelu.ops.layout`. Every check runs before any kernel, so a refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import Tensor
+
+from prelu.ops import autograd, onnx_path
+from prelu.ops.layout import slope_view_shape
+
+
+def _check_floating(name: str, tensor: object) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32, float64), got {tensor.dtype}"
+        )
+
+
+def check_input_and_weight(input: Tensor, weight: Tensor) -> None:
+    """TypeError for non-tensors, integer/bool/complex dtypes or mismatched dtypes;
+    RuntimeError for tensors on different devices."""
+    _check_floating("input", input)
+    _check_floating("weight", weight)
+    if input.device != weight.device:
+        raise RuntimeError(f"input is on {input.device} but weight is on {weight.device}; move them to the same device")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"input is {input.dtype} but weight is {weight.dtype}; cast one to the other's dtype")
+
+
+def _check_inplace_target(input: Tensor, inplace: object) -> None:
+    """Refuse, before anything is written, an in-place call torch would refuse or could not undo."""
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    if not inplace:
+        return
+    if torch.is_grad_enabled() and input.requires_grad:
+        base = input._base if input._base is not None else input
+        if base.is_leaf:
+            what = "a leaf Variable" if input._base is None else "a view of a leaf Variable"
+            raise RuntimeError(
+                f"{what} that requires grad is being used in an in-place operation "
+                f"(prelu with inplace=True); pass inplace=False or call it on a non-leaf tensor"
+            )
+    if not torch.compiler.is_compiling() and torch._debug_has_internal_overlap(input) == 1:
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a single "
+            f"memory location (an expanded input, strides {input.stride()}); clone() it first or pass inplace=False"
+        )
+
+
+def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool = False) -> Tensor:
+    r"""Parametric ReLU (He et al. 2015): ``x`` where ``x > 0``, ``a * x`` elsewhere, slopes from ``weight``.
+
+    .. math::
+        \text{PReLU}(x) = \max(0, x) + a \min(0, x)
+
+    >>> import torch, prelu
+    >>> x = torch.tensor([[-2.0, 3.0], [4.0, -1.0]])
+    >>> prelu.prelu(x, torch.tensor([0.25]))            # one shared slope
+    tensor([[-0.5000,  3.0000],
+            [ 4.0000, -0.2500]])
+    >>> prelu.prelu(x, torch.tensor([0.1, 0.5]), channel_dim=-1)  # one slope per column
+    tensor([[-0.2000,  3.0000],
+            [ 4.0000, -0.5000]])
+
+    Parameters:
+        input: a floating-point tensor of any shape (0-d included).
+        weight: the slopes, laid out as
+            ``numel() == 1``: one slope for every element;
+            1-D of length C: one slope per channel, channel = ``input.shape[channel_dim]``;
+            ``ndim >= 2``: NumPy-style broadcasting onto ``input`` (element-wise slopes, ONNX
+            ``PRelu``); the output always has ``input``'s shape.
+        channel_dim: the channel axis for a 1-D weight; negative counts from the end (``-1`` for
+            channels-last and (batch, sequence, features) layouts). Default 1, as torch.nn.PReLU.
+        inplace: overwrite ``input`` with the output and return it. Autograd then keeps only the
+            output (and the slopes): backward recovers ``x = y / a`` where ``y <= 0``, so every
+            slope must be finite and > 0. Double backward is not available in place.
+
+    Returns:
+        A new tensor with ``input``'s shape, dtype and memory layout (``input`` itself when
+        ``inplace``). ``x == 0`` takes the negative branch (output 0 either way); NaN and +-inf
+        propagate as in torch.nn.functional.prelu.
+
+    Raises:
+        ValueError: ``weight`` fits no layout (the message names both shapes); ``inplace`` with a
+            slope <= 0 or non-finite (names the smallest slope).
+        TypeError: non-floating or mismatched dtypes.  RuntimeError: different devices; in place
+            on a leaf that requires grad, or on an input whose elements overlap.
+        Every check runs before anything is written.
+    """
+    check_input_and_weight(input, weight)
+    view_shape = slope_view_shape(input.shape, weight.shape, channel_dim)
+    if torch.onnx.is_in_onnx_export():
+        return onnx_path.prelu(input, weight, view_shape)
+    _check_inplace_target(input, inplace)  # the slopes are checked inside the op, on real values
+    return autograd.prelu(input, weight, view_shape, inplace=inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, *, inplace: bool = False) -> Tensor:
+    r"""Leaky ReLU (Maas et al. 2013): ``x`` where ``x > 0``, ``negative_slope * x`` elsewhere.
+
+    .. math::
+        \text{LeakyReLU}(x) = \max(0, x) + \text{negative\_slope} \cdot \min(0, x)
+
+    >>> import torch, prelu
+    >>> prelu.leaky_relu(torch.tensor([-100.0, 0.0, 2.0]))
+    tensor([-1.,  0.,  2.])
+
+    Parameters:
+        input: a floating-point tensor of any shape.
+        negative_slope: the fixed slope for ``x <= 0`` (a real number). Default 0.01.
+        inplace: overwrite ``input`` and keep only the output for backward (needs a finite
+            ``negative_slope > 0``; checked before anything is written).
+    """
+    _check_floating("input", input)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
+    if torch.onnx.is_in_onnx_export():
+        return onnx_path.leaky_relu(input, float(negative_slope))
+    _check_inplace_target(input, inplace)
+    if inplace and not (math.isfinite(negative_slope) and negative_slope > 0):
+        raise ValueError(autograd.inplace_slope_message("leaky_relu", f"{negative_slope:.6g}", 0))
+    return autograd.leaky_relu(input, float(negative_slope), inplace=inplace)

@@ -1,0 +1,5 @@
+"""Kernels: ``native`` (plain torch, any device/dtype), ``cpu`` (fused numba PReLU, float32/float64)
+and ``stats`` (the monitor's one-pass counts and histogram, numba).
+
+Imports nothing from the rest of the package but :mod:`prelu.ops.layout`.
+"""
