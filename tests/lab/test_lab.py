@@ -381,15 +381,23 @@ def test_report_is_self_contained_with_figures_and_claims(tmp_path: Path) -> Non
     for row in results["claims"]:
         assert row["verdict"] in (claims.AGREE, claims.DISAGREE, claims.INCONCLUSIVE)
         assert html.escape(row["claim"]) in page and row["rule"]
-    # The accuracy verdict is the stated rule applied to the stated numbers.
-    relu, ours = results["summary"]["relu"]["test_acc"], results["summary"]["prelu"]["test_acc"]
+    # The accuracy verdict is the stated (paired) rule applied to the stated numbers: scipy's t interval of the
+    # per-seed differences, computed here from the run records.
+    from scipy import stats
+
+    by_seed = {(r["activation"], r["seed"]): r["final"]["test_acc"] for r in results["runs"]}
+    differences = [by_seed[("prelu", seed)] - by_seed[("relu", seed)] for seed in range(2)]
     row = next(r for r in results["claims"] if r["claim"].startswith("PReLU improves accuracy"))
-    expected = claims.AGREE if ours["mean"] - relu["mean"] > max(relu["std"], ours["std"]) else claims.DISAGREE
+    if np.std(differences) == 0:
+        low = high = differences[0]
+    else:
+        low, high = stats.ttest_1samp(differences, 0.0).confidence_interval(0.95)
+    expected = claims.AGREE if low > 0 else claims.DISAGREE if high <= 0 else claims.INCONCLUSIVE
     assert row["verdict"] == expected
 
 
 def summaries(relu: dict, ours: dict) -> dict:
-    return {"relu": {"runs": 3, **relu}, "prelu": {"runs": 3, **ours}}
+    return {"relu": {"runs": 3, "seeds": [0, 1, 2], **relu}, "prelu": {"runs": 3, "seeds": [0, 1, 2], **ours}}
 
 
 def test_claims_follow_the_numbers() -> None:
@@ -400,13 +408,22 @@ def test_claims_follow_the_numbers() -> None:
     noisy = stat([0.90, 0.96, 0.99])
     assert verdict(claims.accuracy_claim, {"test_acc": worse}, {"test_acc": better}) == claims.AGREE
     assert verdict(claims.accuracy_claim, {"test_acc": better}, {"test_acc": worse}) == claims.DISAGREE
-    assert verdict(claims.accuracy_claim, {"test_acc": worse}, {"test_acc": noisy}) == claims.DISAGREE  # within noise
+    # Paired differences 0, 5, 7 pp: t interval [-5.0, 13.0] pp straddles 0.
+    assert verdict(claims.accuracy_claim, {"test_acc": worse}, {"test_acc": noisy}) == claims.INCONCLUSIVE
+    row = claims.accuracy_claim(summaries({"test_acc": worse}, {"test_acc": noisy}))
+    assert re.fullmatch(r"inconclusive \(3 seeds; interval \[-0\.04\d+, 0\.12\d+\]\)", row["verdict_text"])
+    assert "seeds would decide" in row["number"]
     assert verdict(claims.accuracy_claim, {"test_acc": stat([0.9])}, {"test_acc": stat([0.95])}) == claims.INCONCLUSIVE
 
     many, few = stat([0.30, 0.32, 0.28]), stat([0.01, 0.02, 0.0])
     assert verdict(claims.dead_units_claim, {"dead_fraction": many}, {"dead_fraction": few}) == claims.AGREE
+    # ReLU far from ~30 % dead: the run does not test the claim.
     assert (
         verdict(claims.dead_units_claim, {"dead_fraction": stat([0.02, 0.03, 0.02])}, {"dead_fraction": few})
+        == claims.INCONCLUSIVE
+    )
+    assert (
+        verdict(claims.dead_units_claim, {"dead_fraction": many}, {"dead_fraction": stat([0.2, 0.25, 0.22])})
         == claims.DISAGREE
     )
 

@@ -5,23 +5,25 @@ Owns the claims' wording, each one's decision rule and the verdicts; reads summa
 
 A verdict is ``agree`` or ``disagree`` as the rule in the row says, computed from the measured
 numbers only; ``inconclusive`` where the run cannot test the claim (an activation it needs was
-not run, one seed gives no spread to judge a difference by, the slopes never left their initial
-value, no run reached the target). "Beyond noise" means: the difference between the two means is
-larger than the larger of their two standard deviations over seeds. A non-gain is a
+not run, the slopes never left their initial value, no run reached the target). A comparison of
+two activations is decided on paired per-seed differences (:mod:`prelu.lab.paired`): agree or
+disagree only when the 95 % interval of the mean difference lies wholly on one side of the
+claim's threshold, else ``inconclusive (n seeds; interval [a, b])``. A non-gain is a
 ``disagree``, reported as plainly as a gain.
 
 >>> from prelu.lab.summary import stat
->>> relu = {"runs": 3, "test_acc": stat([0.90, 0.91, 0.92])}
->>> prelu = {"runs": 3, "test_acc": stat([0.95, 0.96, 0.97])}
+>>> relu = {"runs": 3, "seeds": [0, 1, 2], "test_acc": stat([0.90, 0.91, 0.92])}
+>>> prelu = {"runs": 3, "seeds": [0, 1, 2], "test_acc": stat([0.95, 0.97, 0.96])}
 >>> row = accuracy_claim({"relu": relu, "prelu": prelu})
->>> row["verdict"], row["number"]
-('agree', '+5.0 pp (PReLU 96.0 ± 1.0 %, ReLU 91.0 ± 1.0 %)')
+>>> row["verdict"]
+'agree'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from prelu.lab import paired
 from prelu.lab.summary import format_stat
 
 AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
@@ -39,7 +41,10 @@ LABELS = {"relu": "ReLU", "leaky_relu": "Leaky ReLU", "prelu": "PReLU", "prelu_s
 
 
 def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> dict:
-    return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": verdict}
+    """One claim's row; ``verdict`` is the word (agree, disagree, inconclusive), ``verdict_text`` adds the
+    paired interval's reason to an inconclusive one ("inconclusive (3 seeds; interval [a, b])")."""
+    word = verdict.split(" ", 1)[0]
+    return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": word, "verdict_text": verdict}
 
 
 def _prelu_name(summaries: Mapping[str, dict]) -> str | None:
@@ -47,21 +52,22 @@ def _prelu_name(summaries: Mapping[str, dict]) -> str | None:
     return next((name for name in ("prelu", "prelu_shared") if summaries.get(name, {}).get("runs")), None)
 
 
-def _beyond_noise(better: dict, worse: dict) -> tuple[float, float | None]:
-    """(difference of means, noise = the larger std; None with one seed)."""
-    stds = [s["std"] for s in (better, worse) if s["std"] is not None]
-    return better["mean"] - worse["mean"], (max(stds) if len(stds) == 2 else None)
+def _paired_verdict(differences: list[float], threshold: float, scale: float, unit: str) -> tuple[str, str]:
+    """(verdict, text) for "the mean of the per-seed ``differences`` exceeds ``threshold``"."""
+    result = paired.interval(differences)
+    return paired.decide(result, threshold), paired.describe(result, threshold, scale, unit)
 
 
 def _missing(claim: str, source: str, rule: str, need: str) -> dict:
     return _row(claim, source, f"not measured: needs {need} in --activations", rule, INCONCLUSIVE)
 
 
-def dead_units_claim(summaries: Mapping[str, dict]) -> dict:
-    claim, source = "PReLU cuts dead units from ~30% to <5%", "project seed text"
+def dead_units_claim(summaries: Mapping[str, dict], command: str = "prelu compare") -> dict:
+    claim, source = "PReLU cuts dead units from ~30% to <5%", f"project seed text; tested by {command}"
     rule = (
-        f"agree iff ReLU has >= {DEAD_BASELINE:.0%} dead units, PReLU < {DEAD_CEILING:.0%}, and the gap is beyond "
-        "noise (dead: input <= 0 for every monitored training sample, at the end)"
+        f"tested only where ReLU has >= {DEAD_BASELINE:.0%} dead units (else inconclusive: see prelu dying); there, "
+        f"agree iff the 95 % t-interval of PReLU's dead fraction over seeds lies wholly below {DEAD_CEILING:.0%}, "
+        "disagree iff wholly at or above it (dead: input <= 0 for every monitored training sample, at the end)"
     )
     name = _prelu_name(summaries)
     if name is None or "relu" not in summaries:
@@ -74,14 +80,14 @@ def dead_units_claim(summaries: Mapping[str, dict]) -> dict:
     )
     number = f"ReLU {format_stat(relu, 100, 1, ' %')}, {LABELS[name]} {format_stat(ours, 100, 1, ' %')}"
     number += f"; {others}" if others else ""
-    gap, noise = _beyond_noise(relu, ours)
-    if noise is None:
-        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
-    ok = relu["mean"] >= DEAD_BASELINE and ours["mean"] < DEAD_CEILING and gap > noise
-    if not ok and relu["mean"] < DEAD_BASELINE:
-        fewer = "has fewer" if gap > noise else "does not have fewer beyond noise"
-        number += f" (PReLU {fewer}, but ReLU's {relu['mean']:.1%} is far from ~30%)"
-    return _row(claim, source, number, rule, AGREE if ok else DISAGREE)
+    if relu["mean"] is None or relu["mean"] < DEAD_BASELINE:
+        return _row(
+            claim, source, number + " (ReLU is far from ~30% dead here: the run does not test it)", rule, INCONCLUSIVE
+        )
+    # "PReLU's dead fraction is below the ceiling" = "ceiling - dead exceeds 0".
+    below = [DEAD_CEILING - value for value in paired.values(summaries[name], "dead_fraction")]
+    verdict, text = _paired_verdict(below, 0.0, 100, " pp below the ceiling")
+    return _row(claim, source, f"{number}; {text}", rule, verdict)
 
 
 def _slope_layers(summary: dict) -> list[tuple[str, dict]]:
@@ -140,8 +146,8 @@ def slopes_claim(summaries: Mapping[str, dict]) -> dict:
 def convergence_claim(summaries: Mapping[str, dict], target: float, epochs: int) -> dict:
     claim, source = "PReLU converges faster (fewer epochs to target accuracy)", "project seed text"
     rule = (
-        f"epochs until test accuracy >= {target:.0%} (a run that never gets there counts {epochs + 1}); agree iff "
-        "ReLU's mean exceeds PReLU's beyond noise"
+        f"epochs until test accuracy >= {target:.0%} (a run that never gets there counts {epochs + 1}); per seed, "
+        f"ReLU's epochs minus PReLU's; {paired.RULE} (threshold 0)"
     )
     name = _prelu_name(summaries)
     if name is None or "relu" not in summaries:
@@ -159,10 +165,8 @@ def convergence_claim(summaries: Mapping[str, dict], target: float, epochs: int)
         return _row(
             claim, source, number + "; no run reached the target (lower --target or add epochs)", rule, INCONCLUSIVE
         )
-    gap, noise = _beyond_noise(relu["epochs_to_target_censored"], ours["epochs_to_target_censored"])
-    if noise is None:
-        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
-    return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
+    verdict, text = _paired_verdict(paired.pair(relu, ours, "epochs_to_target_censored"), 0.0, 1, " epochs")
+    return _row(claim, source, f"{number}; {text}", rule, verdict)
 
 
 def overhead_claim(summaries: Mapping[str, dict]) -> dict:
@@ -185,19 +189,14 @@ def overhead_claim(summaries: Mapping[str, dict]) -> dict:
 def accuracy_claim(summaries: Mapping[str, dict]) -> dict:
     claim = "PReLU improves accuracy over ReLU (He et al. report +1.2% top-1 on ImageNet)"
     source = "He et al. 2015, Table 2"
-    rule = "agree iff PReLU's mean final test accuracy exceeds ReLU's beyond noise"
+    rule = f"per seed, PReLU's final test accuracy minus ReLU's; {paired.RULE} (threshold 0)"
     name = _prelu_name(summaries)
     if name is None or "relu" not in summaries:
         return _missing(claim, source, rule, "relu and prelu")
     relu, ours = summaries["relu"]["test_acc"], summaries[name]["test_acc"]
-    gap, noise = _beyond_noise(ours, relu)
-    number = (
-        f"{gap * 100:+.1f} pp ({LABELS[name]} {format_stat(ours, 100, 1, ' %')}, "
-        f"ReLU {format_stat(relu, 100, 1, ' %')})"
-    )
-    if noise is None:
-        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
-    return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
+    number = f"{LABELS[name]} {format_stat(ours, 100, 1, ' %')}, ReLU {format_stat(relu, 100, 1, ' %')}"
+    verdict, text = _paired_verdict(paired.pair(summaries[name], summaries["relu"], "test_acc"), 0.0, 100, " pp")
+    return _row(claim, source, f"{number}; {text}", rule, verdict)
 
 
 def compare_claims(summaries: Mapping[str, dict], *, target: float, epochs: int) -> list[dict]:

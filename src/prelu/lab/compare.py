@@ -187,11 +187,12 @@ def table_rows(summaries: Mapping[str, dict], target: float) -> tuple[list[str],
         "dead units %",
         "final slopes (per layer)",
         "s / epoch",
+        "diverged",
     ]
     rows = []
     for name, summary in summaries.items():
         if not summary.get("runs"):
-            rows.append([name, "0", *["-"] * 6])
+            rows.append([name, "0", *["-"] * 7])
             continue
         to_target = summary["epochs_to_target"]
         reached = f"{format_stat(to_target, 1, 1)} ({to_target['reached']}/{summary['runs']})"
@@ -205,6 +206,7 @@ def table_rows(summaries: Mapping[str, dict], target: float) -> tuple[list[str],
                 format_stat(summary["dead_fraction"], 100, 1),
                 _slopes_text(summary),
                 format_stat(summary["seconds_per_epoch"], 1, 3),
+                f"{summary.get('diverged', 0)}/{summary['runs']}",
             ]
         )
     return headers, rows
@@ -235,7 +237,7 @@ def _report(config: Mapping[str, object], data: datasets.Dataset, results: dict,
     status = "" if results["complete"] else f" <b>Incomplete: {results['finished']} of {results['expected']} runs.</b>"
     sections = [
         ("Claims", report.claims_table(results["claims"]) + f'<p class="note">{_claims_note()}</p>'),
-        ("Summary (mean ± std over seeds)", report.html_table(headers, rows, ["", "num", *["num"] * 6])),
+        ("Summary (mean ± std over seeds)", report.html_table(headers, rows, ["", "num", *["num"] * 7])),
         ("Curves", report.curves_figure(summaries, target)),
         (
             "Dead units per layer (end of training)",
@@ -266,9 +268,12 @@ def _report(config: Mapping[str, object], data: datasets.Dataset, results: dict,
 
 def _claims_note() -> str:
     return (
-        "Verdicts follow the stated rule from the numbers above; 'beyond noise' means the difference of the means is "
-        "larger than the larger standard deviation over seeds. A non-gain is a disagree. The checks use the "
-        "per-channel PReLU ('prelu') where it was run, else the shared one."
+        "Verdicts follow the stated rule from the numbers above. Comparisons are paired: runs of one seed share "
+        "their initial weights and batches, so each seed gives one difference; the verdict is agree or disagree "
+        "only when the 95 % t-interval of the mean difference lies wholly on one side of the claim's threshold, "
+        "else inconclusive, with the number of seeds that would decide it at the observed spread (more --seeds "
+        "narrow the interval). A non-gain is a disagree. The checks use the per-channel PReLU ('prelu') where it "
+        "was run, else the shared one. The dead-units claim is tested by prelu dying, across learning rates."
     )
 
 
@@ -379,7 +384,7 @@ def print_results(results: Mapping[str, object], folder: runs.RunFolder) -> None
         f"prelu compare: {config['dataset']}, {config['model']}, {config['epochs']} epochs, mean ± std over seeds",  # type: ignore[index]
         headers,
         rows,
-        right=[False, True, True, True, True, True, False, True],
+        right=[False, True, True, True, True, True, False, True, True],
     )
     print_claims(results["claims"])  # type: ignore[arg-type]
     print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
@@ -387,5 +392,7 @@ def print_results(results: Mapping[str, object], folder: runs.RunFolder) -> None
 
 def print_claims(claims: list[dict]) -> None:
     console.print_table(
-        "claims", ["claim", "our number", "verdict"], [[c["claim"], c["number"], c["verdict"]] for c in claims]
+        "claims",
+        ["claim", "our number", "verdict"],
+        [[c["claim"], c["number"], c.get("verdict_text", c["verdict"])] for c in claims],
     )

@@ -140,12 +140,13 @@ def table_rows(summaries: Mapping[str, dict], groups: Mapping[str, list[dict]]) 
         "dead units %",
         "slopes: first / last layer",
         "s / epoch",
+        "diverged",
     ]
     rows = []
     for key, summary in summaries.items():
         records = groups.get(key, [])
         if not summary.get("runs"):
-            rows.append([key, "0/0", *["-"] * 5])
+            rows.append([key, "0/0", *["-"] * 6])
             continue
         learnable = [layer["slope"]["mean"] for layer in summary["layers"].values() if layer.get("learnable")]
         slopes = f"{learnable[0]:.2f} / {learnable[-1]:.2f}" if learnable else "-"
@@ -158,6 +159,8 @@ def table_rows(summaries: Mapping[str, dict], groups: Mapping[str, list[dict]]) 
                 format_stat(summary["dead_fraction"], 100, 1),
                 slopes,
                 format_stat(summary["seconds_per_epoch"], 1, 3),
+                f"{summary.get('diverged', 0)}/{summary['runs']}"
+                + "".join(f" (seed {r['seed']} at epoch {r['diverged']})" for r in records if r.get("diverged")),
             ]
         )
     return headers, rows
@@ -254,7 +257,7 @@ def _report(
         ("Claims", report.claims_table(results["claims"])),
         (
             "Summary (mean ± std over seeds)",
-            report.html_table(headers, rows, ["", "num", "num", "num", "num", "num", "num"]),
+            report.html_table(headers, rows, ["", "num", "num", "num", "num", "num", "num", "num"]),
         ),
         ("Train loss (cf. He et al., Fig. 3)", _loss_figure(summaries, groups, activations)),
         ("Signal at init: std of each rectifier's input", _signal_figure(groups)),
@@ -372,12 +375,12 @@ def run(
             "mean ± std over seeds",
             headers,
             rows,
-            right=[False, True, True, True, True, True, True],
+            right=[False, True, True, True, True, True, True, True],
         )
         console.print_table(
             "claims",
             ["claim", "our number", "verdict"],
-            [[c["claim"], c["number"], c["verdict"]] for c in results["claims"]],
+            [[c["claim"], c["number"], c.get("verdict_text", c["verdict"])] for c in results["claims"]],
         )
         print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
     return results
