@@ -10,11 +10,12 @@ The public API, re-exported; nothing else lives here.
 from prelu import init  # the submodule: prelu.init.kaiming_normal_, prelu.init.gain (PReLU's init= is unrelated)
 from prelu.init import init_model_
 from prelu.monitor import Monitor
-from prelu.nn.frozen import FrozenPReLU, freeze
+from prelu.nn.frozen import FrozenPReLU
 from prelu.nn.modules import LeakyReLU, PReLU
 from prelu.ops.backend import backend_for, use_backend
 from prelu.ops.functional import leaky_relu, prelu
 from prelu.tools.convert import ConversionReport, convert
+from prelu.tools.freeze import freeze
 from prelu.tools.optim import bind_bounds, clamp_slopes_, param_groups, slope_parameters, tie_slopes
 from prelu.tools.registry import activation_names, get_activation, register_activation, unregister_activation
 from prelu.tools.slope_table import slopes, slopes_from_checkpoint, slopes_from_state_dict

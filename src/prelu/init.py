@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, fx, nn
 
 from prelu._io.table import format_table
+from prelu.nn import rectifiers
 from prelu.tools import walk
 
 MODES = ("fan_in", "fan_out")
@@ -223,8 +224,8 @@ def _successors_in_order(sequence: list[tuple[str, nn.Module]]) -> dict[str, tup
         for later_name, later in sequence[position + 1 :]:
             if isinstance(later, walk.WEIGHT_LAYERS):
                 break
-            if isinstance(later, walk.RECTIFIER_MODULES):
-                result = (f"{later_name} ({type(later).__name__})", float(walk.module_slopes(later).mean()))
+            if isinstance(later, rectifiers.CONVERTIBLE_TYPES):
+                result = (f"{later_name} ({type(later).__name__})", float(rectifiers.slopes(later).mean()))
                 break
         found[name] = result
     return found

@@ -1,8 +1,9 @@
 """Training diagnostics for rectifier networks: dead units, negative fraction, slopes, histograms.
 
 Owns :class:`Monitor`: finding the layers, the hooks, the windows and the history. Imports
-:mod:`prelu.nn.modules` (to recognise its layers), :mod:`prelu.monitor.stats` (the running counts and
-the :class:`LayerStats` record) and :mod:`prelu.monitor.export` (CSV, JSON, TensorBoard, PNG).
+:mod:`prelu.nn.rectifiers` (every type in the rectifier table is watched), :mod:`prelu.monitor.stats`
+(the running counts and the :class:`LayerStats` record) and :mod:`prelu.monitor.export` (CSV, JSON,
+TensorBoard, PNG).
 Nothing below the tools imports this.
 """
 
@@ -22,20 +23,7 @@ from torch.utils.hooks import RemovableHandle
 
 from prelu.monitor import export as monitor_report
 from prelu.monitor.stats import LayerStats, LayerWindow
-from prelu.nn.frozen import FrozenPReLU
-from prelu.nn.modules import LeakyReLU, PReLU
-
-RECTIFIER_TYPES: tuple[type[nn.Module], ...] = (
-    PReLU,
-    FrozenPReLU,
-    LeakyReLU,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.RReLU,
-    nn.ReLU6,
-)
-"""The module types every :class:`Monitor` hooks; ``types=`` adds more."""
+from prelu.nn.rectifiers import RECTIFIER_TYPES
 
 
 def _check_positive_int(name: str, value: object) -> int:

@@ -1,7 +1,7 @@
 """Streaming statistics of one rectifier's inputs over one window, for :class:`prelu.Monitor`.
 
 Owns :class:`LayerStats` (the record) and :class:`LayerWindow` (its running counts: fixed size,
-whatever the number of batches); imports :mod:`prelu.nn.modules` (to read slopes) and
+whatever the number of batches); imports :mod:`prelu.nn.rectifiers` (labels and slopes) and
 :mod:`prelu.ops.kernels.stats` (one fused pass on CPU; torch ops elsewhere).
 
 >>> import torch
@@ -23,8 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from prelu.nn.frozen import FrozenPReLU
-from prelu.nn.modules import LeakyReLU, PReLU
+from prelu.nn import rectifiers
 
 try:
     from prelu.ops.kernels import stats as stats_kernel
@@ -87,30 +86,14 @@ class LayerStats:
     channel_dim: int | None
 
 
-def kind(module: nn.Module) -> str:
-    """A short type name: ``prelu.PReLU``, ``nn.ReLU``, or the class's own name."""
-    cls = type(module)
-    if cls.__module__.startswith("prelu."):
-        return f"prelu.{cls.__qualname__}"
-    if cls.__module__.startswith("torch.nn."):
-        return f"nn.{cls.__qualname__}"
-    return cls.__qualname__
-
-
 def slopes(module: nn.Module) -> tuple[bool, Tensor | None]:
-    """(learnable, the slopes now as a 1-D float64 CPU tensor); None where unknown."""
-    if isinstance(module, (PReLU, nn.PReLU)):
-        return True, module.weight.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
-    if isinstance(module, FrozenPReLU):  # trained slopes, fixed for inference
-        return False, module.weight.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
-    if isinstance(module, (LeakyReLU, nn.LeakyReLU)):
-        return False, torch.tensor([float(module.negative_slope)], dtype=torch.float64)
-    if isinstance(module, nn.RReLU):
-        # RReLU draws slopes from [lower, upper] in training and uses their mean in eval.
-        return False, torch.tensor([module.lower, module.upper], dtype=torch.float64)
-    if isinstance(module, (nn.ReLU, nn.ReLU6)):
-        return False, torch.zeros(1, dtype=torch.float64)
-    return False, None
+    """(learnable, the slopes now as a 1-D float64 CPU tensor), read through the rectifier table;
+    (False, None) for a type not in it (one the user added with ``types=``). RReLU's slopes are
+    ``[lower, upper]``: it draws them from that range in training and uses their mean in eval."""
+    entry = rectifiers.rectifier_for(module)
+    if entry is None:
+        return False, None
+    return entry.learnable, entry.slopes(module).reshape(-1)
 
 
 def _histc(x: Tensor, bins: int, low: float, high: float) -> Tensor:
@@ -159,7 +142,7 @@ class LayerWindow:
     def __init__(self, name: str, module: nn.Module, channel_dim: int | None, bins: int) -> None:
         self.name = name
         self.module = module
-        self.kind = kind(module)
+        self.kind = rectifiers.label(module)
         self.channel_dim = channel_dim
         self.bins = bins
         self.warned_channel_dim = False

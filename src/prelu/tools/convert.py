@@ -39,6 +39,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
 from prelu._io.table import format_table
+from prelu.nn import rectifiers
 from prelu.nn.modules import LeakyReLU, PReLU
 from prelu.tools import registry, walk
 
@@ -221,7 +222,7 @@ def _channel_layout(
 ) -> tuple[int, int, str] | None:
     """(channel axis, channel count, note) for a per-channel replacement, or None after adding an error."""
     shapes = _shapes(site)
-    own_axis = walk.module_channel_dim(site.module)
+    own_axis = rectifiers.channel_dim(site.module)
     if channel_dim is not None:
         candidates, note = [channel_dim], ""
     elif own_axis is not None:
@@ -277,7 +278,7 @@ def _channel_layout(
 
 
 def _kept_scalar(site: _Site, to: str, errors: list[str]) -> float | None:
-    slopes = walk.module_slopes(site.module)
+    slopes = rectifiers.slopes(site.module)
     if slopes.numel() and bool((slopes == slopes.reshape(-1)[0]).all()):
         return float(slopes.reshape(-1)[0])
     errors.append(
@@ -330,7 +331,7 @@ def _plan_one(
             return None
         return registry.get_activation(to), None, ""
     if to == "relu":
-        if init == "keep" and bool((walk.module_slopes(source) != 0).any()):
+        if init == "keep" and bool((rectifiers.slopes(source) != 0).any()):
             errors.append(f"init='keep' cannot keep {_describe(site)} as 'relu': its slope is not 0")
             return None
         return nn.ReLU(inplace=inplace), None, ""
@@ -370,7 +371,7 @@ def _plan_one(
         notes.insert(0, axis_note)
     slopes: Tensor | None = None
     if init == "keep":
-        source_slopes = walk.module_slopes(source).reshape(-1)
+        source_slopes = rectifiers.slopes(source).reshape(-1)
         if source_slopes.numel() not in (1, count):
             errors.append(
                 f"init='keep' cannot keep {_describe(site)}: it has {source_slopes.numel()} slopes, the replacement "
@@ -471,14 +472,14 @@ def convert(
     init = _check_init(init, to)
     if channel_dim is not None and (isinstance(channel_dim, bool) or not isinstance(channel_dim, int)):
         raise ValueError(f"channel_dim must be None or an int, got {channel_dim!r}")
-    if isinstance(model, walk.RECTIFIER_MODULES):
+    if isinstance(model, rectifiers.CONVERTIBLE_TYPES):
         raise ValueError(f"model is itself a {type(model).__name__}; wrap it (nn.Sequential(model)) to convert it")
 
     names = walk.name_modules(model)
     sites: dict[int, _Site] = {}
     for parent in model.modules():
         for child_name, child in parent._modules.items():  # named_children() skips repeats
-            if isinstance(child, walk.RECTIFIER_MODULES):
+            if isinstance(child, rectifiers.CONVERTIBLE_TYPES):
                 site = sites.setdefault(id(child), _Site(child, names[id(child)], []))
                 site.slots.append((parent, child_name))
 
@@ -488,7 +489,7 @@ def convert(
         return ConversionReport(to, per, (), functional, graph is not None, trace_error)
 
     if example_input is None and to == "prelu" and per == "channel":
-        unknown = [repr(site.names[0]) for site in sites.values() if walk.module_channel_dim(site.module) is None]
+        unknown = [repr(site.names[0]) for site in sites.values() if rectifiers.channel_dim(site.module) is None]
         if unknown:
             raise ValueError(
                 f"per='channel' needs the channel count of {len(unknown)} activation(s) ({', '.join(unknown)}): pass "
