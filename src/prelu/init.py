@@ -50,7 +50,7 @@ def _check_mode(mode: object) -> str:
         raise ValueError(
             f"mode must be 'fan_in' (forward, He et al. eq. 10) or 'fan_out' (backward, eq. 14), got {mode!r}"
         )
-    return mode  # type: ignore[return-value]
+    return str(mode)
 
 
 def fans(shape: tuple[int, ...] | torch.Size, groups: int = 1) -> tuple[int, int]:

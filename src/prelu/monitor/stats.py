@@ -28,6 +28,7 @@ from prelu.nn import rectifiers
 try:
     from prelu.ops.kernels import stats as stats_kernel
 except ImportError:  # numba missing: torch ops count everything
+    # The name holds the module or None (checked before every use); mypy types it as the module.
     stats_kernel = None  # type: ignore[assignment]
 
 _COUNTS = 5  # nonpositive, underflow, overflow, nan, inf: the kernel's order
@@ -104,7 +105,7 @@ def _histc(x: Tensor, bins: int, low: float, high: float) -> Tensor:
         return torch.histc(x, bins, low, high).double()
     if x[0].numel() > _HISTC_CHUNK:
         return torch.histc(x.double(), bins, low, high)
-    parts = x.split(_HISTC_CHUNK // x[0].numel())
+    parts = torch.split(x, _HISTC_CHUNK // x[0].numel())
     return torch.stack([torch.histc(part, bins, low, high) for part in parts]).double().sum(0)
 
 
@@ -202,12 +203,11 @@ class LayerWindow:
         # Accumulated on the input's device without a host sync (GPU, float16/bfloat16, strided).
         counts = torch.stack(((x <= 0).sum(), (x < low).sum(), (x > high).sum(), x.isnan().sum(), x.isinf().sum()))
         hist = _histc(x, self.bins, low, high)
-        if self.device_counts is None or self.device_counts.device != x.device:
-            previous_counts, previous_hist = self.device_counts, self.device_hist
+        if self.device_counts is None or self.device_hist is None:
             self.device_counts, self.device_hist = counts, hist
-            if previous_counts is not None:
-                self.device_counts = self.device_counts + previous_counts.to(x.device)
-                self.device_hist = self.device_hist + previous_hist.to(x.device)
+        elif self.device_counts.device != x.device:
+            self.device_counts = counts + self.device_counts.to(x.device)
+            self.device_hist = hist + self.device_hist.to(x.device)
         else:
             self.device_counts += counts
             self.device_hist += hist
@@ -222,7 +222,7 @@ class LayerWindow:
     def stats(self, window: int, step: int, hist_range: tuple[float, float], dead_eps: float) -> LayerStats:
         """The window's record (reads the module's slopes now)."""
         counts = self.host_counts.copy()
-        if self.device_counts is not None:
+        if self.device_counts is not None and self.device_hist is not None:
             counts[:_COUNTS] += np.asarray(self.device_counts.tolist(), dtype=np.int64)
             counts[_COUNTS:] += np.rint(self.device_hist.cpu().numpy()).astype(np.int64)
         nonpositive, underflow, overflow, nan, inf = (int(c) for c in counts[:_COUNTS])
@@ -265,6 +265,8 @@ class LayerWindow:
             slope_max=slope_max,
             slopes=values.tolist() if learnable and values is not None else None,
             nonfinite_slopes=nonfinite_slopes,
-            grad_abs_mean=float(self.grad_sum) / self.grad_count if self.grad_count else None,
+            grad_abs_mean=float(self.grad_sum) / self.grad_count
+            if self.grad_sum is not None and self.grad_count
+            else None,
             channel_dim=channel_dims.pop() if len(channel_dims) == 1 else None,
         )

@@ -103,8 +103,13 @@ def _weight(module: nn.Module) -> Tensor:
     return slope_weight(module).detach().to("cpu", torch.float64).clone()
 
 
+def _number(module: nn.Module, name: str) -> float:
+    # A plain number attribute; read by name because nn.Module's __getattr__ types attributes as Tensor | Module.
+    return float(getattr(module, name))
+
+
 def _negative_slope(module: nn.Module) -> Tensor:
-    return torch.tensor([float(module.negative_slope)], dtype=torch.float64)
+    return torch.tensor([_number(module, "negative_slope")], dtype=torch.float64)
 
 
 def _zero(module: nn.Module) -> Tensor:
@@ -112,7 +117,7 @@ def _zero(module: nn.Module) -> Tensor:
 
 
 def _random_range(module: nn.Module) -> Tensor:
-    return torch.tensor([float(module.lower), float(module.upper)], dtype=torch.float64)
+    return torch.tensor([_number(module, "lower"), _number(module, "upper")], dtype=torch.float64)
 
 
 def _no_axis(module: nn.Module) -> int | None:
@@ -121,7 +126,7 @@ def _no_axis(module: nn.Module) -> int | None:
 
 def _own_axis(module: nn.Module) -> int | None:
     weight = slope_weight(module)
-    return int(module.channel_dim) if weight.ndim == 1 and weight.numel() > 1 else None
+    return int(_number(module, "channel_dim")) if weight.ndim == 1 and weight.numel() > 1 else None
 
 
 def _torch_prelu_axis(module: nn.Module) -> int | None:

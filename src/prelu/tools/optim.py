@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ def slope_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 def param_groups(
     model: nn.Module, *, weight_decay: float, slope_weight_decay: float = 0.0, slope_lr: float | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Parameter groups for any ``torch.optim`` optimizer, with the slopes in a group of their own.
 
     >>> import torch, prelu
@@ -80,7 +81,7 @@ def param_groups(
     slopes = [p for p in slope_parameters(model) if p.requires_grad]
     slope_ids = {id(p) for p in slopes}
     others = [p for p in model.parameters() if p.requires_grad and id(p) not in slope_ids]
-    groups: list[dict] = []
+    groups: list[dict[str, Any]] = []
     if others:
         groups.append({"name": "weights", "params": others, "weight_decay": weight_decay})
     if slopes:
@@ -142,7 +143,7 @@ def bind_bounds(optimizer: torch.optim.Optimizer, model: nn.Module) -> Removable
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
-    def project(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+    def project(optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         clamp_slopes_(model)
 
     return optimizer.register_step_post_hook(project)

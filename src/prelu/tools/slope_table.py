@@ -204,7 +204,7 @@ def _find_state(obj: object, depth: int = 0) -> nn.Module | Mapping[str, Tensor]
 
 
 def slopes_from_checkpoint(
-    path: str | os.PathLike, *, model: nn.Module | None = None, trusted: bool = False
+    path: str | os.PathLike[str], *, model: nn.Module | None = None, trusted: bool = False
 ) -> SlopeTable:
     """Slopes from a file written by ``torch.save``: a whole model, a state_dict, or a training
     checkpoint holding one (under ``state_dict``, ``model_state_dict``, ``model``...).

@@ -28,7 +28,12 @@ from torch import Tensor, fx, nn
 from prelu.nn import rectifiers
 from prelu.ops import functional
 
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WEIGHT_LAYERS: tuple[type[nn.Linear], type[nn.Conv1d], type[nn.Conv2d], type[nn.Conv3d]] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+)
 """The layers :func:`prelu.init_model_` initialises (ConvNd: not transposed)."""
 
 # function -> (public name, position of its slope argument or None for slope 0, keyword of it)
@@ -107,8 +112,8 @@ def _node_module_path(node: fx.Node) -> str:
 
 
 def _functional_spec(node: fx.Node) -> tuple[str, int | None, str | None] | None:
-    if node.op == "call_function":
-        return FUNCTIONAL_RECTIFIERS.get(node.target)  # type: ignore[arg-type]
+    if node.op == "call_function" and callable(node.target):
+        return FUNCTIONAL_RECTIFIERS.get(node.target)
     if node.op == "call_method":
         return METHOD_RECTIFIERS.get(str(node.target))
     return None
@@ -124,11 +129,12 @@ def _slope_argument(node: fx.Node, model: nn.Module, position: int | None, keywo
     else:
         value = _DEFAULT_FUNCTIONAL_SLOPE.get(keyword or "")
     if isinstance(value, fx.Node) and value.op == "get_attr":
+        target = str(value.target)
         try:
-            value = model.get_parameter(str(value.target))
+            value = model.get_parameter(target)
         except AttributeError:
             try:
-                value = model.get_buffer(str(value.target))
+                value = model.get_buffer(target)
             except AttributeError:
                 return None
     if isinstance(value, Tensor) and value.numel():
@@ -233,7 +239,7 @@ def record_forward(model: nn.Module, example_input: object) -> list[Call]:
     finished: list[int] = []
     handles = []
 
-    def before(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def before(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         tensor = _first_tensor(args) if args else _first_tensor(kwargs)
         producer = produced.get(id(tensor)) if tensor is not None else None
         if producer is None and finished:
@@ -251,7 +257,7 @@ def record_forward(model: nn.Module, example_input: object) -> list[Call]:
         )
         pending.append(len(calls) - 1)
 
-    def after(module: nn.Module, args: tuple, output: object) -> None:
+    def after(module: nn.Module, args: tuple[Any, ...], output: object) -> None:
         index = pending.pop()
         finished.append(index)
         tensor = _first_tensor(output)
