@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +28,7 @@ from torch import Tensor, fx, nn
 from prelu._io.table import format_table
 from prelu.nn import rectifiers
 from prelu.tools import walk
+from prelu.tools.named_rows import NamedRows
 
 MODES = ("fan_in", "fan_out")
 
@@ -133,7 +133,7 @@ class LayerInit:
 
 
 @dataclass(frozen=True)
-class InitReport:
+class InitReport(NamedRows[LayerInit]):
     """The layers :func:`init_model_` initialised, in ``named_modules`` order."""
 
     layers: tuple[LayerInit, ...]
@@ -145,18 +145,8 @@ class InitReport:
     """Layers left as they were: never called in the traced or recorded forward pass (unused, or
     used by a module through its weight rather than its forward, as in ``nn.MultiheadAttention``)."""
 
-    def __iter__(self) -> Iterator[LayerInit]:
-        return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, name: str) -> LayerInit:
-        """The row of the layer called ``name``."""
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+    def named_rows(self) -> tuple[LayerInit, ...]:
+        return self.layers
 
     def __str__(self) -> str:
         rows = [

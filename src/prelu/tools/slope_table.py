@@ -15,7 +15,7 @@ import math
 import os
 import pickle
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from prelu._io.table import format_table
 from prelu.nn.rectifiers import SLOPE_WEIGHT_TYPES, label, slope_weight
+from prelu.tools.named_rows import NamedRows
 
 _NAME_HINT = re.compile(r"prelu|relu|act", re.IGNORECASE)
 _NORM_HINT = re.compile(r"norm|bn|ln|gamma|scale", re.IGNORECASE)
@@ -48,25 +49,15 @@ class SlopeRow:
 
 
 @dataclass(frozen=True)
-class SlopeTable:
+class SlopeTable(NamedRows[SlopeRow]):
     """Per-layer slopes; ``print()`` it for a table, iterate for :class:`SlopeRow` s."""
 
     rows: tuple[SlopeRow, ...]
     source: str
     notes: tuple[str, ...] = ()
 
-    def __iter__(self) -> Iterator[SlopeRow]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, name: str) -> SlopeRow:
-        """The row of the layer called ``name``."""
-        for row in self.rows:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+    def named_rows(self) -> tuple[SlopeRow, ...]:
+        return self.rows
 
     def __str__(self) -> str:
         if not self.rows:
