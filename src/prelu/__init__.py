@@ -1,6 +1,10 @@
 """prelu: fused, drop-in PReLU and Leaky ReLU for PyTorch.
 
-The public API, re-exported; nothing else lives here.
+The public API, re-exported from the packages that own it; nothing else lives here. Imports
+:mod:`prelu.ops` (functions, backends), :mod:`prelu.nn` (modules), :mod:`prelu.tools` (model tools),
+:mod:`prelu.monitor` and :mod:`prelu.init`; no module inside the package imports this root except
+:mod:`prelu.cli`, :mod:`prelu.bench` and :mod:`prelu.lab`. Layers, checked by ``lint-imports``:
+``cli -> bench | lab -> tools : monitor : init -> nn -> ops -> _io``.
 
 >>> import torch, prelu
 >>> prelu.PReLU(4)(torch.full((2, 4), -1.0))[0].tolist()

@@ -4,7 +4,7 @@ Owns :class:`Monitor`: finding the layers, the hooks, the windows and the histor
 :mod:`prelu.nn.rectifiers` (every type in the rectifier table is watched), :mod:`prelu.monitor.stats`
 (the running counts and the :class:`LayerStats` record) and :mod:`prelu.monitor.export` (CSV, JSON,
 TensorBoard, PNG).
-Nothing below the tools imports this.
+Imported by the root and the lab; nothing in nn, ops or tools imports it.
 """
 
 from __future__ import annotations
