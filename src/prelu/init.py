@@ -3,8 +3,10 @@ r"""Slope-aware Kaiming (He) initialisation: :func:`gain`, :func:`kaiming_normal
 
 Owns the initialisation formulas; imports :mod:`prelu.tools.walk` (to find the rectifier after each
 layer), :mod:`prelu.nn.rectifiers` (which modules are rectifiers, their slopes) and
-:mod:`prelu.tools.named_rows` (the report's rows). He et al. 2015 (Sec. 2.2) keep the variance of the responses constant from layer to layer
-when, for a rectifier of negative slope :math:`a` (ReLU: 0; Leaky ReLU, PReLU: :math:`a`),
+:mod:`prelu.tools.named_rows` (the report's rows).
+
+He et al. 2015 (Sec. 2.2) keep the variance of the responses constant from layer to layer when, for
+a rectifier of negative slope :math:`a` (ReLU: 0; Leaky ReLU, PReLU: :math:`a`),
 
 .. math::
     \tfrac12 (1 + a^2)\, n\, \mathrm{Var}[w] = 1
