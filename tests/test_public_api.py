@@ -4,6 +4,7 @@ the package the layout gives it (ops, nn, tools, monitor, init)."""
 import importlib
 
 import pytest
+import torch
 
 import prelu
 
@@ -56,3 +57,17 @@ def test_init_is_the_submodule_and_version_a_string():
     assert prelu.init is importlib.import_module("prelu.init")
     assert callable(prelu.init.kaiming_normal_) and callable(prelu.init.gain)
     assert isinstance(prelu.__version__, str) and prelu.__version__.count(".") == 2
+
+
+def test_models_pickled_with_the_flat_layout_still_load():
+    """A whole model saved by prelu 0.1 names ``prelu.modules.PReLU`` / ``prelu.frozen.FrozenPReLU``."""
+    import pickle
+
+    model = torch.nn.Sequential(prelu.PReLU(3, init=0.3), prelu.FrozenPReLU(torch.full((3,), 0.2)))
+    blob = pickle.dumps(model, protocol=2)
+    assert b"prelu.nn.modules" in blob and b"prelu.nn.frozen" in blob
+    old = blob.replace(b"prelu.nn.modules", b"prelu.modules").replace(b"prelu.nn.frozen", b"prelu.frozen")
+    loaded = pickle.loads(old)
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    assert type(loaded[0]) is prelu.PReLU and type(loaded[1]) is prelu.FrozenPReLU

@@ -11,6 +11,8 @@ The public API, re-exported from the packages that own it; nothing else lives he
 [-0.25, -0.25, -0.25, -0.25]
 """
 
+import sys
+
 from prelu import init  # the submodule: prelu.init.kaiming_normal_, prelu.init.gain (PReLU's init= is unrelated)
 from prelu.init import init_model_
 from prelu.monitor import Monitor
@@ -25,6 +27,11 @@ from prelu.tools.registry import activation_names, get_activation, register_acti
 from prelu.tools.slope_table import slopes, slopes_from_checkpoint, slopes_from_state_dict
 
 __version__ = "0.1.0"
+
+# Whole models pickled with prelu 0.1 (torch.save(model)) name the classes by their old flat module
+# paths; those modules now live in prelu.nn, so the old names stay importable for unpickling.
+sys.modules.setdefault("prelu.modules", sys.modules["prelu.nn.modules"])
+sys.modules.setdefault("prelu.frozen", sys.modules["prelu.nn.frozen"])
 
 __all__ = [
     "ConversionReport",
