@@ -55,7 +55,7 @@ def _prelu_name(summaries: Mapping[str, dict]) -> str | None:
 def _paired_verdict(differences: list[float], threshold: float, scale: float, unit: str) -> tuple[str, str]:
     """(verdict, text) for "the mean of the per-seed ``differences`` exceeds ``threshold``"."""
     result = paired.interval(differences)
-    return paired.decide(result, threshold), paired.describe(result, threshold, scale, unit)
+    return paired.decide(result, threshold, scale), paired.describe(result, threshold, scale, unit)
 
 
 def _missing(claim: str, source: str, rule: str, need: str) -> dict:

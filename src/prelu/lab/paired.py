@@ -84,9 +84,9 @@ def interval(differences: Sequence[float], confidence: float = CONFIDENCE) -> di
     return {"n": n, "mean": mean, "sd": sd, "low": float(low), "high": float(high), "method": "bootstrap"}
 
 
-def decide(result: Mapping[str, Any], threshold: float) -> str:
+def decide(result: Mapping[str, Any], threshold: float, scale: float = 1.0) -> str:
     """``agree`` / ``disagree`` / ``inconclusive (n seeds; interval [a, b])`` for "the mean difference
-    exceeds ``threshold``", by the rule in the module docstring."""
+    exceeds ``threshold``", by the rule in the module docstring (the interval shown times ``scale``)."""
     low, high, n = result["low"], result["high"], result["n"]
     if low is None or high is None:
         return f"{INCONCLUSIVE} ({n} seed{'s' if n != 1 else ''}: no interval)"
@@ -95,7 +95,7 @@ def decide(result: Mapping[str, Any], threshold: float) -> str:
         return AGREE
     if high <= threshold:
         return DISAGREE
-    return f"{INCONCLUSIVE} ({n} seeds; interval [{low:.4g}, {high:.4g}])"
+    return f"{INCONCLUSIVE} ({n} seeds; interval [{low * scale:.4g}, {high * scale:.4g}])"
 
 
 def seeds_needed(result: Mapping[str, Any], threshold: float, confidence: float = CONFIDENCE) -> int | None:
