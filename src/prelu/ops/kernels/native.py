@@ -51,11 +51,13 @@ def backward(
     > 0): ``y > 0`` exactly where ``x > 0``, and ``x = y / a`` elsewhere.
     """
     if from_output:
-        check_recoverable(saved, weight_view)
         # x = y / a, per element before the sum (g * (y / a), not (g * y) / a): finite wherever g * x is.
-        saved = torch.where(saved > 0, saved, saved / weight_view)
+        output, saved = saved, torch.where(saved > 0, saved, saved / weight_view)
     grad_input, grad_weight = torch.ops.aten._prelu_kernel_backward(grad, saved, weight_view)
-    return _strided_like(grad_input, saved), grad_weight.sum_to_size(weight_view.shape)
+    grad_weight = grad_weight.sum_to_size(weight_view.shape)
+    if from_output and not bool(torch.isfinite(grad_weight).all()):  # only then can x have been lost
+        check_recoverable(output, weight_view)
+    return _strided_like(grad_input, saved), grad_weight
 
 
 def check_recoverable(output: torch.Tensor, weight_view: torch.Tensor) -> None:
