@@ -152,7 +152,7 @@ def after_op_table(rounds: int, per_round: int, warmup: int) -> dict[str, dict[s
             model = nn.Sequential(op, module)
             grad = torch.randn_like(model(x))  # dense, as a next layer hands it back
 
-            def step(model: nn.Module = model, grad: torch.Tensor = grad) -> None:
+            def step(model: nn.Module = model, x: torch.Tensor = x, grad: torch.Tensor = grad) -> None:
                 model(x).backward(grad)
 
             steps[name] = step
