@@ -83,10 +83,12 @@ def build(family: str, act: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor
         model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
         x = torch.randn(32, 3, 32, 32)
         if family == "cnn_cl":
-            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub omits it
+            x = x.contiguous(memory_format=torch.channels_last)
         return model, x, torch.randint(0, 10, (32,)), "classes"
     if family in ("mlp1024", "mlp128"):
         fan_in, width, batch = (1024, 1024, 256) if family == "mlp1024" else (64, 128, 64)
+        inputs = fan_in
         for _ in range(3):
             module = activation(act, width, 1)
             if module is None:
@@ -94,7 +96,7 @@ def build(family: str, act: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor
             layers += [nn.Linear(fan_in, width), module]
             fan_in = width
         model = nn.Sequential(*layers, nn.Linear(width, 10))
-        return model, torch.randn(batch, layers[0].in_features), torch.randint(0, 10, (batch,)), "classes"
+        return model, torch.randn(batch, inputs), torch.randint(0, 10, (batch,)), "classes"
     if family == "ffn":
         module = activation(act, 1024, -1)
         if module is None:
@@ -113,7 +115,8 @@ def training_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, kind:
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), target).backward()
+        loss = loss_fn(model(x), target)
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         optimizer.step()
 
     return step
