@@ -47,6 +47,8 @@ def test_main_prints_ratios_to_relu_and_writes_json(tmp_path, capsys):
             "0",
             "--no-secondary",
             "--no-after-op",
+            "--clock",
+            "cpu",
             "--json",
             str(out),
         ]

@@ -20,6 +20,9 @@ Activations: ``relu`` (``nn.ReLU(inplace=True)``, the reference), ``leaky_relu``
 
 Each round runs ``steps`` steps of every activation in turn, each timed alone, so drift on a shared
 machine hits them alike; the figure is the median step, and the ratio is to ``relu``'s median.
+``clock="cpu"`` times with the process's CPU time instead of the wall clock: with one thread on a
+machine shared with other jobs it leaves out the time the process waited for a core (it still
+includes the cost of caches the other jobs evicted).
 The headline uses the default allocator, as users run. ``keep_freed`` (a second process whose
 glibc malloc keeps freed memory: no fresh-page faults) is the secondary column: it shows what the
 allocator costs, which the headline includes and it hides.
@@ -122,7 +125,13 @@ def training_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, kind:
     return step
 
 
-def _interleave(steps: dict[str, Step], rounds: int, per_round: int, warmup: int) -> dict[str, list[float]]:
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _interleave(
+    steps: dict[str, Step], rounds: int, per_round: int, warmup: int, clock: str = "wall"
+) -> dict[str, list[float]]:
+    now = CLOCKS[clock]
     for _ in range(warmup):
         for step in steps.values():
             step()
@@ -130,13 +139,13 @@ def _interleave(steps: dict[str, Step], rounds: int, per_round: int, warmup: int
     for _ in range(rounds):
         for name, step in steps.items():
             for _ in range(per_round):
-                start = time.perf_counter()
+                start = now()
                 step()
-                times[name].append(time.perf_counter() - start)
+                times[name].append(now() - start)
     return times
 
 
-def after_op_table(rounds: int, per_round: int, warmup: int) -> dict[str, dict[str, float]]:
+def after_op_table(rounds: int, per_round: int, warmup: int, clock: str = "wall") -> dict[str, dict[str, float]]:
     """Micro: each activation's forward + backward right after a torch op, as inside a model.
 
     ``linear``: Linear(1024, 1024) on (256, 1024); ``conv``: Conv2d(32, 32, 3) on (8, 32, 56, 56).
@@ -159,7 +168,7 @@ def after_op_table(rounds: int, per_round: int, warmup: int) -> dict[str, dict[s
                 model(x).backward(grad)
 
             steps[name] = step
-        times = _interleave(steps, rounds, per_round, warmup)
+        times = _interleave(steps, rounds, per_round, warmup, clock)
         result[case] = {name: statistics.median(values) * 1e3 for name, values in times.items()}
     return result
 
@@ -173,6 +182,7 @@ def run(
     warmup: int = 2,
     threads: int | None = None,
     after_op: bool = True,
+    clock: str = "wall",
 ) -> dict[str, Any]:
     """Time every family with every activation, interleaved; returns medians (ms) and ratios to relu."""
     if threads is not None:
@@ -187,7 +197,7 @@ def run(
             built = build(family, name)
             if built is not None:
                 steps_by_name[name] = training_step(*built)
-        times = _interleave(steps_by_name, rounds, steps, warmup)
+        times = _interleave(steps_by_name, rounds, steps, warmup, clock)
         medians[family] = {name: statistics.median(values) * 1e3 for name, values in times.items()}
         reference = medians[family]["relu"]
         ratios[family] = {name: round(ms / reference, 4) for name, ms in medians[family].items()}
@@ -195,10 +205,11 @@ def run(
         "medians_ms": medians,
         "ratios": ratios,
         "threads": torch.get_num_threads(),
+        "clock": clock,
         "torch": torch.__version__,
     }
     if after_op:
-        table["after_op_ms"] = after_op_table(rounds, steps, warmup)
+        table["after_op_ms"] = after_op_table(rounds, steps, warmup, clock)
     return table
 
 
@@ -228,7 +239,7 @@ def markdown(table: dict[str, Any]) -> str:
     header = "| family | relu ms | " + " | ".join(names) + " |"
     lines = [
         f"Training step ÷ nn.ReLU(inplace=True), median of interleaved steps, {table['threads']} thread(s), "
-        f"torch {table['torch']}, default allocator"
+        f"torch {table['torch']}, {table['clock']} clock, default allocator"
         + (" (in brackets: malloc keeping freed memory, which hides fresh-page faults)" if secondary else ""),
         "",
         header,
@@ -263,6 +274,9 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--steps", type=int, default=3, help="timed steps per activation per round (default 3)")
     options.add_argument("--warmup", type=int, default=2, help="untimed steps per activation first (default 2)")
     options.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    options.add_argument(
+        "--clock", choices=tuple(CLOCKS), default="wall", help="wall (default) or cpu (process time; for --threads 1)"
+    )
     options.add_argument("--no-after-op", action="store_true", help="skip the after-a-torch-op micro table")
     options.add_argument("--no-secondary", action="store_true", help="skip the keep-freed-memory column")
     options.add_argument("--keep-freed-memory", action="store_true", help="this process keeps freed memory")
@@ -286,11 +300,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps=args.steps,
         warmup=args.warmup,
         threads=args.threads,
+        clock=args.clock,
         after_op=not args.no_after_op and args.json != "-",
     )
     if not args.no_secondary:
         forwarded = ["--families", *args.families, "--activations", *args.activations]
         forwarded += ["--rounds", str(args.rounds), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        forwarded += ["--clock", args.clock]
         if args.threads is not None:
             forwarded += ["--threads", str(args.threads)]
         table["keep_freed_ratios"] = _keep_freed_ratios(forwarded)
