@@ -84,9 +84,22 @@ def dead_units_claim(summaries: Mapping[str, dict], command: str = "prelu compar
         return _row(
             claim, source, number + " (ReLU is far from ~30% dead here: the run does not test it)", rule, INCONCLUSIVE
         )
-    # "PReLU's dead fraction is below the ceiling" = "ceiling - dead exceeds 0".
-    below = [DEAD_CEILING - value for value in paired.values(summaries[name], "dead_fraction")]
-    verdict, text = _paired_verdict(below, 0.0, 100, " pp below the ceiling")
+    # "PReLU's dead fraction lies below the ceiling" = "minus it exceeds minus the ceiling" (the paired rule's sides).
+    dead = paired.values(summaries[name], "dead_fraction")
+    result = paired.interval(dead)
+    verdict = paired.decide(paired.interval([-value for value in dead]), -DEAD_CEILING)
+    if result["low"] is None:
+        text = f"{LABELS[name]} dead {100 * (result['mean'] or 0):.1f} % ({result['n']} seed(s): no interval)"
+    else:
+        text = (
+            f"{LABELS[name]} dead: 95 % interval [{100 * result['low']:.1f}, {100 * result['high']:.1f}] % "
+            f"({result['n']} seeds) vs the {DEAD_CEILING:.0%} ceiling"
+        )
+        if verdict.startswith(INCONCLUSIVE):
+            needed = paired.seeds_needed(result, DEAD_CEILING)
+            text += f"; about {needed} seeds would decide at this spread" if needed else ""
+            low, high = 100 * result["low"], 100 * result["high"]
+            verdict = f"{INCONCLUSIVE} ({result['n']} seeds; interval [{low:.1f}, {high:.1f}] %)"
     return _row(claim, source, f"{number}; {text}", rule, verdict)
 
 
