@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, fx, nn
 
-from prelu._io.table import format_table
+from prelu._io.table import Table
 from prelu.tools import walk
 
 MODES = ("fan_in", "fan_out")
@@ -171,7 +171,7 @@ class InitReport:
             for layer in self.layers
         ]
         head = f"init_model_(mode={self.mode!r}): {len(self.layers)} layer(s), rectifiers found by {self.found_by}"
-        text = head + "\n" + format_table(["name", "layer", "rectifier", "slope", self.mode, "gain", "std"], rows)
+        text = head + "\n" + Table(["name", "layer", "rectifier", "slope", self.mode, "gain", "std"], rows).to_text()
         if self.skipped:
             text += f"\nleft as they were (not called in the forward pass): {', '.join(self.skipped)}"
         return text
