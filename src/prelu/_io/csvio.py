@@ -25,8 +25,8 @@ from pathlib import Path
 from prelu._io.atomic import write_text
 
 
-def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> Path:
-    """Write ``rows`` under the header ``columns`` to ``path`` atomically.
+def csv_text(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """``rows`` under the header ``columns`` as CSV text.
 
     A key missing from a row, or None, is written empty; keys not in ``columns`` are refused
     (ValueError), so a misspelt column cannot vanish silently.
@@ -36,7 +36,12 @@ def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, object]]
     writer.writeheader()
     for row in rows:
         writer.writerow({key: "" if value is None else value for key, value in row.items()})
-    return write_text(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> Path:
+    """Write :func:`csv_text` of ``rows`` to ``path`` atomically."""
+    return write_text(path, csv_text(rows, columns))
 
 
 def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:

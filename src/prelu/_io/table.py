@@ -51,7 +51,7 @@ class Table:
     columns: Sequence[str]
     rows: Sequence[Sequence[str]]
     title: str = ""
-    align: Sequence[Align] | None = None
+    align: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         for number, row in enumerate(self.rows):
@@ -62,11 +62,13 @@ class Table:
                 )
         if self.align is not None and len(self.align) != len(self.columns):
             raise ValueError(f"align has {len(self.align)} entries for {len(self.columns)} columns")
+        if self.align is not None and not set(self.align) <= {"left", "right"}:
+            raise ValueError(f"align entries must be 'left' or 'right', got {list(self.align)}")
 
     def alignment(self) -> list[Align]:
         """The alignment of each column (see the class docstring)."""
         if self.align is not None:
-            return list(self.align)
+            return ["right" if side == "right" else "left" for side in self.align]
         return [
             "right"
             if index > 0 and self.rows and all(_is_number(row[index]) or row[index] == "" for row in self.rows)
