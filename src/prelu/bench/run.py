@@ -264,20 +264,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"32x64x56x56 only (per channel NCHW and channels-last, shared NCHW), {QUICK_REPEATS} repeats",
     )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(nn.PReLU) (compiles per case)")
-    parser.add_argument(
-        "--repeats",
-        type=options.positive_int,
-        default=None,
-        metavar="N",
-        help=f"timed calls per provider and mode (default {DEFAULT_REPEATS}, --quick {QUICK_REPEATS})",
+    counts = (
+        (
+            "--repeats",
+            options.positive_int,
+            None,
+            f"timed calls per provider and mode (default {DEFAULT_REPEATS}, --quick {QUICK_REPEATS})",
+        ),
+        (
+            "--warmup",
+            options.non_negative_int,
+            DEFAULT_WARMUP,
+            f"untimed rounds before timing (default {DEFAULT_WARMUP})",
+        ),
     )
-    parser.add_argument(
-        "--warmup",
-        type=options.non_negative_int,
-        default=DEFAULT_WARMUP,
-        metavar="N",
-        help=f"untimed rounds before timing (default {DEFAULT_WARMUP})",
-    )
+    for flag, kind, default, text in counts:
+        parser.add_argument(flag, type=kind, default=default, metavar="N", help=text)
     options.add_output_arguments(parser, f"{CSV_NAME}, {PNG_NAME}, {MARKDOWN_NAME}")
     parser.add_argument(
         "--shapes",
