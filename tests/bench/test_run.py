@@ -24,7 +24,8 @@ from prelu.bench.output import OutFolder
 from prelu.bench.providers import OP_OF_PROVIDER
 from prelu.bench.ratios import derive_ratios
 from prelu.bench.report import result_tables
-from prelu.bench.results import CSV_COLUMNS, BenchResult, Measurement
+from prelu.bench.results import CSV_COLUMNS, Measurement
+from prelu.bench.run import BenchResult
 
 TINY_CASES = tuple(make_cases([(2, 3, 8, 8), (16, 5)]))
 PROVIDERS = ("prelu", "prelu_native", "torch_prelu", "leaky_relu", "relu", "clone")

@@ -20,8 +20,8 @@ from typing import Any
 from prelu.bench import options
 from prelu.bench.output import OutFolder, UsageError
 from prelu.bench.ratios import derive_ratios
-from prelu.bench.results import CSV_NAME, MARKDOWN_NAME, PNG_NAME, BenchResult, Measurement, read_csv
-from prelu.bench.run import write_outputs
+from prelu.bench.results import CSV_NAME, MARKDOWN_NAME, PNG_NAME, Measurement, read_csv
+from prelu.bench.run import BenchResult, write_outputs
 
 MERGE_KEYS: tuple[str, ...] = ("machine", "cores", "threads", "torch", "prelu", "allocator", "device")
 """Fields of :class:`prelu.bench.results.RunInfo` that must agree across merged runs."""

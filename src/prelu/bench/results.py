@@ -13,8 +13,6 @@ import dataclasses
 import datetime
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -213,31 +211,3 @@ def values_by_key(
 def case_keys(measurements: Sequence[Measurement]) -> list[tuple[str, str, str]]:
     """The timed cases, in order of first appearance."""
     return list(dict.fromkeys(m.case_key for m in measurements if m.metric == "ms"))
-
-
-@dataclasses.dataclass
-class BenchResult:
-    """What ``prelu bench run`` (or ``merge``) measured and wrote.
-
-    Attributes:
-        measurements: every number, in CSV order.
-        ratios: one :class:`prelu.bench.ratios.CaseRatios` per case.
-        first_call: seconds from :func:`prelu.bench.first_call.measure_first_call`, or empty.
-        info: the run's :class:`RunInfo` (of a merge: the shared machine and the time span).
-        csv_path, png_path, markdown_path: files written (``png_path`` None without matplotlib).
-        seconds: wall time of the whole run.
-    """
-
-    measurements: list[Measurement]
-    ratios: list[Any]
-    first_call: dict[str, float]
-    info: RunInfo
-    csv_path: Path | None = None
-    png_path: Path | None = None
-    markdown_path: Path | None = None
-    seconds: float = 0.0
-
-    @property
-    def rows(self) -> list[dict[str, str]]:
-        """The CSV rows, as written."""
-        return to_csv_text_rows(self.measurements)

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,15 +33,43 @@ from prelu.bench.providers import (
     make_call,
     resolve_providers,
 )
-from prelu.bench.ratios import derive_ratios, roofline_ms
+from prelu.bench.ratios import CaseRatios, derive_ratios, roofline_ms
 from prelu.bench.report import print_report, report_notes, result_tables, to_markdown
-from prelu.bench.results import CSV_NAME, MARKDOWN_NAME, PNG_NAME, BenchResult, Measurement, RunInfo, csv_text
+from prelu.bench.results import CSV_NAME, MARKDOWN_NAME, PNG_NAME, Measurement, RunInfo, csv_text, to_csv_text_rows
 from prelu.bench.timing import ContentionMeter, Timings, log, summarize, time_block
 
 DEFAULT_REPEATS = 100
 QUICK_REPEATS = 12
 DEFAULT_WARMUP = 3
 FIRST_CALL_CASE = Case((8, 4, 16, 16))
+
+
+@dataclasses.dataclass
+class BenchResult:
+    """What ``prelu bench run`` (or ``merge``) measured and wrote.
+
+    Attributes:
+        measurements: every number, in CSV order.
+        ratios: one :class:`prelu.bench.ratios.CaseRatios` per case.
+        first_call: seconds from :func:`prelu.bench.first_call.measure_first_call`, or empty.
+        info: the run's :class:`RunInfo` (of a merge: the shared machine and the time span).
+        csv_path, png_path, markdown_path: files written (``png_path`` None without matplotlib).
+        seconds: wall time of the whole run.
+    """
+
+    measurements: list[Measurement]
+    ratios: list[CaseRatios]
+    first_call: dict[str, float]
+    info: RunInfo
+    csv_path: Path | None = None
+    png_path: Path | None = None
+    markdown_path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        """The CSV rows, as written."""
+        return to_csv_text_rows(self.measurements)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +226,7 @@ def first_call_measurements(seconds: dict[str, float], info: RunInfo, others_pct
 def run(settings: BenchSettings = BenchSettings(), *, console: Any = None) -> BenchResult:
     """Time every case of ``settings`` in both modes, providers in turns; nothing is written.
 
-    Returns a :class:`prelu.bench.results.BenchResult` (write it with :func:`write_outputs`).
+    Returns a :class:`BenchResult` (write it with :func:`write_outputs`).
 
     >>> result = run(BenchSettings(cases=(Case((2, 3, 4, 4)),), providers=("relu", "clone"), modes=("fwd",),
     ...                            repeats=1, warmup=0, first_call=False))
