@@ -33,7 +33,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_help_lists_every_mode_and_the_run_flags() -> None:
     done = _prelu_command("bench", "--help")
     assert done.returncode == 0
-    for text in ("run", "memory", "merge", "monitor-overhead", "--quick", "roofline", "--force", "--device"):
+    for text in ("run", "memory", "merge", "monitor-overhead", "e2e", "--quick", "roofline", "--force", "--device"):
         assert text in done.stdout
     version = _prelu_command("--version")
     assert version.returncode == 0 and prelu.__version__ in version.stdout
@@ -169,3 +169,9 @@ def test_monitor_overhead_writes_strict_json_and_markdown(tmp_path: Path) -> Non
     assert all(row["median_ratio"] > 0 for row in document["results"])
     assert [row["median_ratio"] for row in document["results"] if row["setting"] == "off"] == [1.0, 1.0]
     assert "| model | setting |" in (out / "monitor_overhead.md").read_text()
+
+
+def test_e2e_is_a_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "e2e", "--families", "mlp128", "--rounds", "1", "--steps", "1", "--warmup", "0"]
+    assert cli.main([*args, "--no-after-op", "--no-secondary", "--clock", "cpu"]) == 0
+    assert "| mlp128 |" in capsys.readouterr().out

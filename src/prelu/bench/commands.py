@@ -14,7 +14,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 
-from prelu.bench import memory, merge, monitor_overhead, run
+from prelu.bench import e2e, memory, merge, monitor_overhead, run
 from prelu.bench.output import UsageError
 from prelu.bench.results import CSV_NAME, MARKDOWN_NAME, PNG_NAME
 
@@ -40,6 +40,12 @@ MODES: tuple[Mode, ...] = (
         "what a prelu.Monitor costs a training step",
         monitor_overhead.add_arguments,
         monitor_overhead.main,
+    ),
+    Mode(
+        "e2e",
+        "training-step time of five model families per activation, as ratios to ReLU",
+        e2e.add_arguments,
+        e2e.run_command,
     ),
 )
 """Every mode, in the order ``--help`` lists them. Adding a mode: a module and a line here."""
