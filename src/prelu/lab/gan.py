@@ -140,7 +140,7 @@ def gan_claims(summaries: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     extra = []
     for key, label, scale in (("high_quality", "high-quality share", 100.0), ("quality", "quality score", 1.0)):
         other = paired.interval(paired.pair(leaky, relu, key))
-        extra.append(f"{label}: {paired.describe(other, 0.0, scale)}")
+        extra.append(f"{label}: {paired.describe(other, 0.0, scale, ' pp' if scale == 100.0 else '')}")
     number = (
         f"modes, Leaky ReLU - ReLU: {paired.describe(result, 0.0)}; also {'; '.join(extra)}. Per activation: "
         + "; ".join(parts)
