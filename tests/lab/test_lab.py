@@ -28,7 +28,7 @@ from torch import nn
 
 import prelu
 from prelu import cli
-from prelu.lab import ConfigError, claims, compare, datasets, depth, models, runs, train
+from prelu.lab import ConfigError, claims, compare, datasets, depth, files, models, train
 from prelu.lab.summary import stat, summarize
 
 TINY = {
@@ -170,11 +170,11 @@ def test_user_models_with_a_factory_or_converted() -> None:
 
 
 def test_each_seed_gives_every_activation_the_same_initial_weights(tmp_path: Path) -> None:
-    config = compare.resolve({**TINY, "activations": ["relu", "leaky_relu", "prelu_shared", "prelu"], "depth": 3})
+    settings = compare.resolve({**TINY, "activations": ["relu", "leaky_relu", "prelu_shared", "prelu"], "depth": 3})
     data = datasets.load("xor", limit=64)
-    builder = compare.Builder(config, data)
+    builder = compare.Builder(settings, data)
     for seed in (0, 1):
-        states = {name: train.shared_parameters(builder(name, seed)) for name in config["activations"]}
+        states = {name: train.shared_parameters(builder(name, seed)) for name in settings.activations}
         reference = states["relu"]
         for name, state in states.items():
             assert state.keys() == reference.keys(), name
@@ -277,8 +277,8 @@ def test_force_starts_over_and_resume_with_force_is_refused(tmp_path: Path) -> N
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
-    runs.write_json(tmp_path / "a.json", {"x": [1.0, float("inf")]})
-    runs.write_csv(tmp_path / "a.csv", [{"a": 1, "b": None}], ["a", "b"])
+    files.write_json(tmp_path / "a.json", {"x": [1.0, float("inf")]})
+    files.write_csv(tmp_path / "a.csv", [{"a": 1, "b": None}], ["a", "b"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a.json"]
     assert (tmp_path / "a.csv").read_text() == "a,b\n1,\n"
 
@@ -480,12 +480,12 @@ def test_init_claim_follows_trains_rule() -> None:
 
 
 def test_kaiming_keeps_the_signal_where_xavier_shrinks_it() -> None:
-    config = depth.resolve({"layers": 20, "width": 64})
+    settings = depth.resolve({"layers": 20, "width": 64})
     data = datasets.load("digits", limit=200)
     for activation in ("relu", "prelu"):
         ratios = {}
         for init in ("xavier", "kaiming"):
-            stds = depth.input_stds(depth.build(config, data, init, activation, seed=0), data.x_train)
+            stds = depth.input_stds(depth.build(settings, data, init, activation, seed=0), data.x_train)
             assert len(stds) == 19
             ratios[init] = stds[-1] / stds[0]
         # Xavier halves the variance at every ReLU layer: std x 0.71 per layer, ~0.002 after 18.
@@ -538,8 +538,8 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     single = json.loads((tmp_path / "single" / "results.json").read_text())
     assert multi["environment"]["world_size"] == 2 and single["environment"]["world_size"] == 1
     for run_id in ("relu-seed0", "prelu-seed0"):
-        a = runs.read_json(tmp_path / "ddp" / "runs" / f"{run_id}.json")
-        b = runs.read_json(tmp_path / "single" / "runs" / f"{run_id}.json")
+        a = files.read_json(tmp_path / "ddp" / "runs" / f"{run_id}.json")
+        b = files.read_json(tmp_path / "single" / "runs" / f"{run_id}.json")
         assert a["init_fingerprint"] == b["init_fingerprint"]
         for row_a, row_b in zip(a["curve"], b["curve"], strict=True):
             for key in ("train_loss", "test_loss", "running_loss"):
@@ -554,6 +554,7 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
         )
         assert slopes_a == pytest.approx(slopes_b, rel=1e-4, abs=1e-6)
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
+        ".lock",
         "config.json",
         "curves",
         "report.html",
