@@ -37,6 +37,7 @@ format version, torchrun). The hooks, in the order the driver calls them::
 
     class Mine(Experiment[MySettings]):
         kind = "mine"                  # the command; config.json records it
+        settings_type = MySettings     # checks a stored config.json field by field
         defaults = {...}               # every option -> default (None: decided in resolve)
         run_set = ("seeds",)           # options that may grow on --resume
 

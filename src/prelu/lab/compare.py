@@ -173,6 +173,7 @@ class Compare(Experiment[CompareSettings]):
     """``prelu compare`` as an :class:`~prelu.lab.experiment.Experiment`: one group per activation."""
 
     kind = "compare"
+    settings_type = CompareSettings
     defaults = DEFAULTS
     run_set = ("activations", "seeds")
 

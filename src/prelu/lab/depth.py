@@ -148,6 +148,7 @@ class Depth(Experiment[DepthSettings]):
     """``prelu depth`` as an :class:`~prelu.lab.experiment.Experiment`: one group per ``init/activation``."""
 
     kind = "depth"
+    settings_type = DepthSettings
     defaults = DEFAULTS
     run_set = ("activations", "inits", "seeds")
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 
 import prelu
-from prelu.lab.config import ConfigError, as_dict, choice
+from prelu.lab.config import ConfigError, as_dict, choice, typed
 from prelu.lab.files import write_json, write_text
 from prelu.lab.lock import FolderLock
 from prelu.lab.loop import Record, RunSpec, execute
@@ -39,12 +39,14 @@ class Experiment(abc.ABC, Generic[S]):
     claims and report. The driver (:func:`run`) calls the hooks in the order they are listed.
 
     Class attributes: ``kind`` (the command, also written into config.json: a folder made by one
-    kind is never resumed by another), ``defaults`` (every option and its default, None = decided
+    kind is never resumed by another), ``settings_type`` (``S`` itself, to check a stored
+    config.json field by field before it is used), ``defaults`` (every option and its default, None = decided
     from other settings; the CLI's flags are these keys), ``run_set`` (the options that say which
     runs to do, allowed to grow on ``--resume``; every other stored setting is fixed).
     """
 
     kind: ClassVar[str]
+    settings_type: ClassVar[type]
     defaults: ClassVar[Mapping[str, object]]
     run_set: ClassVar[tuple[str, ...]] = ("seeds",)
 
@@ -152,10 +154,12 @@ def run(
     choice("device", device, DEVICES)
     distributed = distributed_from_env(device)
     settings = experiment_type.resolve(options)
-    folder = RunFolder(folder_path(out, name or experiment_type.default_name(settings)))
+    folder = RunFolder(folder_path(out, experiment_type.default_name(settings) if name is None else name))
     kind = experiment_type.kind
     stored = _on_rank_zero(distributed, lambda: folder.check(kind=kind, resume=resume, force=force))
     if stored is not None:
+        fields = {key: stored[key] for key in experiment_type.defaults if key in stored}
+        typed(experiment_type.settings_type, fields, source=str(folder.config_path))  # a wrongly shaped file
         settings = experiment_type.resolve(options, stored)
     experiment = experiment_type(settings, distributed)
     specs = experiment.plan()

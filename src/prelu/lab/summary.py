@@ -69,8 +69,9 @@ def _curve(records: Sequence[Mapping[str, Any]], key: str, length: int) -> dict[
 
 def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One group's runs (e.g. one activation over its seeds) -> mean ± std of every number the
-    reports use. ``epochs_to_target`` counts a run that never reached the target as ``epochs + 1``
-    (``censored``) and says how many reached it."""
+    reports use (a number a run does not have, e.g. after it diverged, is left out; the final
+    slopes of a diverged run are left out too). ``epochs_to_target`` counts a run that never
+    reached the target as ``epochs + 1`` (``censored``) and says how many reached it."""
     if not records:
         return {"runs": 0}
     final = [record["final"] for record in records]
@@ -114,10 +115,17 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "learnable": bool(rows[0].get("learnable")),
         }
         if entry["learnable"]:
-            entry["slope"] = stat(row["slope_mean"] for row in rows)
-            entry["slope_change"] = stat(row.get("slope_change") for row in rows)
-            entry["slope_min"] = min((row["slope_min"] for row in rows if row["slope_min"] is not None), default=None)
-            entry["slope_max"] = max((row["slope_max"] for row in rows if row["slope_max"] is not None), default=None)
+            # The slopes a run ended with when it diverged are where the blow-up left them, not where
+            # training settled them: the final slope numbers come from the runs that did not diverge.
+            settled = [row for row, record in zip(found, records, strict=True) if row and not record.get("diverged")]
+            entry["slope"] = stat(row["slope_mean"] for row in settled)
+            entry["slope_change"] = stat(row.get("slope_change") for row in settled)
+            entry["slope_min"] = min(
+                (row["slope_min"] for row in settled if row["slope_min"] is not None), default=None
+            )
+            entry["slope_max"] = max(
+                (row["slope_max"] for row in settled if row["slope_max"] is not None), default=None
+            )
             entry["slope_curve"] = {
                 "mean": [stat(_slope(r, e, name) for r in records)["mean"] for e in range(length)],
                 "std": [stat(_slope(r, e, name) for r in records)["std"] for e in range(length)],
@@ -127,8 +135,8 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             entry["hist_counts"] = [sum(column) for column in zip(*counts, strict=True)]
             entry["hist_range"] = rows[0]["hist_range"]
             entry["hist_outside"] = [
-                sum(row.get("underflow", 0) for row in rows),
-                sum(row.get("overflow", 0) for row in rows),
+                sum(row.get("underflow") or 0 for row in rows if row.get("hist_counts")),
+                sum(row.get("overflow") or 0 for row in rows if row.get("hist_counts")),
             ]
         summary["layers"][name] = entry
     return summary

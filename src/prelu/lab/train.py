@@ -215,7 +215,9 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, monitor: prelu.Monitor | No
     return total_loss / max(len(y), 1), correct / max(len(y), 1)
 
 
-def _layer_record(stats: LayerStats, final: bool) -> dict[str, Any]:
+def _layer_record(stats: LayerStats, final: bool, measured: bool = True) -> dict[str, Any]:
+    """One rectifier's numbers; without ``measured`` (the watched pass was not finite) its input
+    statistics are missing (None) and only its slopes are kept."""
     record = {
         "name": stats.name,
         "kind": stats.kind,
@@ -236,6 +238,10 @@ def _layer_record(stats: LayerStats, final: bool) -> dict[str, Any]:
             underflow=stats.underflow,
             overflow=stats.overflow,
         )
+    if not measured:
+        record.update(dead_units=None, dead_fraction=None, negative_fraction=None)
+        if final:
+            record.update(hist_counts=None, underflow=None, overflow=None)
     return record
 
 
@@ -298,6 +304,7 @@ class _Run:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.trained = DistributedDataParallel(self.model, device_ids=device_ids)
         self.optimizer = make_optimizer(self.model, settings)
+        self.watched_loss = math.nan  # the loss of the last evaluation pass over training samples
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a user's model without rectifier modules: the records say so
             self.monitor = prelu.Monitor(self.model)
@@ -312,7 +319,10 @@ class _Run:
         units = sum(layer.units for layer in layers)
         dead = sum(layer.dead_units for layer in layers)
         negative = [layer.negative_fraction for layer in layers if layer.negative_fraction is not None]
-        # An accuracy measured through NaN or infinite outputs means nothing: it is recorded as missing.
+        # An accuracy or a dead-unit count measured through NaN or infinite values means nothing
+        # (NaN is never > 0, so every unit would look dead): such numbers are recorded as missing.
+        watched = math.isfinite(train_loss)
+        self.watched_loss = train_loss
         row = {
             "epoch": epoch,
             "train_loss": _finite(train_loss),
@@ -320,8 +330,8 @@ class _Run:
             "test_loss": _finite(test_loss),
             "test_acc": test_acc if math.isfinite(test_loss) else None,
             "running_loss": None if running_loss is None else _finite(running_loss),
-            "dead_fraction": dead / units if units else None,
-            "negative_fraction": sum(negative) / len(negative) if negative else None,
+            "dead_fraction": dead / units if units and watched else None,
+            "negative_fraction": sum(negative) / len(negative) if negative and watched else None,
             "seconds": seconds,
             "slopes": {layer.name: layer.slope_mean for layer in layers if layer.learnable},
         }
@@ -369,7 +379,7 @@ class _Run:
             curve.append(row)
             if on_epoch is not None:
                 on_epoch(epoch, row)
-            divergence = _divergence(epoch, running, row)
+            divergence = _divergence(epoch, running, self.watched_loss)
             if divergence is not None:
                 diverged = epoch
                 break
@@ -398,17 +408,22 @@ class _Run:
             "order_fingerprint": order.hexdigest()[:16],
             "final": final,
             "curve": curve,
-            "layers": [_with_change(_layer_record(layer, final=True), self.initial_slopes) for layer in layers],
+            "layers": [
+                _with_change(
+                    _layer_record(layer, final=True, measured=last["train_loss"] is not None), self.initial_slopes
+                )
+                for layer in layers
+            ],
         }
 
 
-def _divergence(epoch: int, running: float, row: dict[str, Any]) -> dict[str, Any] | None:
+def _divergence(epoch: int, running: float, watched: float) -> dict[str, Any] | None:
     """Why the run stops at ``epoch``: the first training statistic that is NaN or infinite (the mean
     training loss of the epoch, or the loss of the evaluation pass over training samples); None if none is."""
     if not math.isfinite(running):
         return {"epoch": epoch, "statistic": "running_loss", "value": str(running)}
-    if row["train_loss"] is None:
-        return {"epoch": epoch, "statistic": "train_loss", "value": "nan or inf"}
+    if not math.isfinite(watched):
+        return {"epoch": epoch, "statistic": "train_loss", "value": str(watched)}
     return None
 
 
