@@ -308,7 +308,7 @@ def layer_slopes_claim(summaries: Mapping[str, Summary]) -> Claim:
     deep_mean = sum(deep) / len(deep)
     moved = _moved(layers)
     number = (
-        f"{name.split('/')[1]}: first layer {first:.3f}, deeper half {deep_mean:.3f} "
+        f"{name.split('/', 1)[1]}: first layer {first:.3f}, deeper half {deep_mean:.3f} "
         f"(min {min(deep):.3f}, max {max(deep):.3f}); all layers {min(finals):.3f}–{max(finals):.3f}; mean |change| "
         f"per slope {moved:.3f} in the layer that moved most"
     )

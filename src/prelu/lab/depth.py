@@ -172,7 +172,7 @@ class Depth(Experiment[DepthSettings]):
         return [RunSpec(key, seed) for seed in range(self.settings.seeds) for key in self.settings.groups()]
 
     def train(self, spec: RunSpec, on_epoch: Callable[[int, dict[str, Any]], None]) -> Record:
-        init, activation = spec.group.split("/")
+        init, activation = spec.group.split("/", 1)
         model = build(self.settings, self.data, init, activation, spec.seed)
         signal = input_stds(model, self.data.x_train[:SIGNAL_SAMPLES])
         record = train.train_run(

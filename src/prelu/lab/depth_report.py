@@ -107,7 +107,7 @@ def signal_figure(groups: Groups) -> str:
         layers, stds = _finite_points(
             list(range(1, len(records[0].get("init_input_std") or []) + 1)), records[0].get("init_input_std") or []
         )
-        init, activation = key.split("/")
+        init, activation = key.split("/", 1)
         ax.plot(
             layers,
             stds,
