@@ -108,8 +108,17 @@ def all_diverged(seed: int, layers: int = 3) -> dict:
         for n in names
     ]  # fmt: skip
     final = {**nothing, "initial_train_loss": 2.3, "epochs_to_target": None, "seconds_per_epoch": 0.01}
-    return {"id": f"g-seed{seed}", "group": "g", "seed": seed, "epochs": 3, "curve": curve, "layers": record_layers,
-            "final": final, "diverged": 1, "divergence": {"epoch": 1, "statistic": "running_loss", "value": "nan"}}  # fmt: skip
+    return {
+        "id": f"g-seed{seed}",
+        "group": "g",
+        "seed": seed,
+        "epochs": 3,
+        "curve": curve,
+        "layers": record_layers,
+        "final": final,
+        "diverged": 1,
+        "divergence": {"epoch": 1, "statistic": "running_loss", "value": "nan"},
+    }
 
 
 def test_every_claim_table_and_figure_takes_missing_numbers() -> None:
@@ -124,7 +133,7 @@ def test_every_claim_table_and_figure_takes_missing_numbers() -> None:
     init, layer = claims.depth_claims(groups, depth_summaries, ["relu", "prelu"])
     assert "n/a" in init["number"] and "diverged" in init["number"]
     assert layer["verdict"] == claims.INCONCLUSIVE and "n/a" in layer["number"]
-    headers, rows = compare_report.table_rows(summaries, 0.9)
+    _, rows = compare_report.table_rows(summaries, 0.9)
     assert rows[0][1] == "2 (2 diverged)" and rows[0][2] == "n/a"
     _, rows = depth_report.table_rows(depth_summaries, groups)
     assert rows[0][1] == "0/1 (1 diverged)" and "n/a" in rows[0][2]

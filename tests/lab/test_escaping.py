@@ -53,9 +53,23 @@ def test_a_report_made_from_hostile_names_has_no_script(tmp_path: Path, hostile_
 
 
 def hostile_record(group: str, seed: int) -> dict:
-    layer = {"name": SCRIPT, "kind": SCRIPT, "units": 2, "dead_units": 0, "dead_fraction": 0.0,
-             "negative_fraction": 0.5, "slope_mean": 0.2, "slope_min": 0.1, "slope_max": 0.3, "learnable": True,
-             "slope_change": 0.05, "hist_counts": [1, 2], "hist_range": [-1.0, 1.0], "underflow": 0, "overflow": 0}  # fmt: skip
+    layer = {
+        "name": SCRIPT,
+        "kind": SCRIPT,
+        "units": 2,
+        "dead_units": 0,
+        "dead_fraction": 0.0,
+        "negative_fraction": 0.5,
+        "slope_mean": 0.2,
+        "slope_min": 0.1,
+        "slope_max": 0.3,
+        "learnable": True,
+        "slope_change": 0.05,
+        "hist_counts": [1, 2],
+        "hist_range": [-1.0, 1.0],
+        "underflow": 0,
+        "overflow": 0,
+    }
     curve = [{"epoch": e, "train_loss": 1.0 / (e + 1), "test_acc": 0.5, "test_loss": 1.0, "train_acc": 0.5,
               "dead_fraction": 0.0, "slopes": {SCRIPT: 0.2}} for e in range(3)]  # fmt: skip
     final = {"test_acc": 0.5, "test_loss": 1.0, "train_loss": 0.3, "train_acc": 0.5, "initial_train_loss": 1.0,
