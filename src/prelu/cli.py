@@ -259,16 +259,6 @@ def run_slopes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Make ``parser`` report a bad flag in one line (no usage block), exit code 2."""
-
-    def error(message: str) -> None:
-        parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
-
-    parser.error = error  # type: ignore[method-assign]
-    return parser
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``prelu`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(

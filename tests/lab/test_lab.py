@@ -292,7 +292,7 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
         (["--activations", "relu", "swish"], "valid choices: relu, leaky_relu, prelu, prelu_shared"),
         (["--model", "transformer"], "valid choices: mlp, cnn, resnet"),
         (["--model", "cnn", "--dataset", "xor"], "use --model mlp"),
-        (["--epochs", "0"], "must be >= 1"),
+        (["--epochs", "0"], "--epochs must be an integer >= 1"),
         (["--optimizer", "rmsprop"], "choose from"),
         (["--lr", "-1"], "--lr must be > 0"),
         (["--resume", "--force"], "contradict"),

@@ -69,18 +69,29 @@ def _missing(claim: str, source: str, rule: str, need: str) -> Claim:
     return _row(claim, source, f"not measured: needs {need} in --activations", rule, INCONCLUSIVE)
 
 
+def _compared(
+    summaries: Mapping[str, Summary], key: str, claim: str, source: str, rule: str
+) -> tuple[str, Summary, Summary] | Claim:
+    """(the PReLU variant, ReLU's statistic ``key``, the variant's), or the inconclusive row saying what is missing."""
+    name = _prelu_name(summaries)
+    if name is None or "relu" not in summaries:
+        return _missing(claim, source, rule, "relu and prelu")
+    relu, ours = summaries["relu"].get(key), summaries[name].get(key)
+    if relu is None or ours is None or not _present(relu, ours):
+        return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
+    return name, relu, ours
+
+
 def dead_units_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim, source = "PReLU cuts dead units from ~30% to <5%", "project seed text"
     rule = (
         f"agree iff ReLU has >= {DEAD_BASELINE:.0%} dead units, PReLU < {DEAD_CEILING:.0%}, and the gap is beyond "
         "noise (dead: input <= 0 for every monitored training sample, at the end)"
     )
-    name = _prelu_name(summaries)
-    if name is None or "relu" not in summaries:
-        return _missing(claim, source, rule, "relu and prelu")
-    relu, ours = summaries["relu"].get("dead_fraction"), summaries[name].get("dead_fraction")
-    if relu is None or ours is None or not _present(relu, ours):
-        return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
+    found = _compared(summaries, "dead_fraction", claim, source, rule)
+    if isinstance(found, dict):
+        return found
+    name, relu, ours = found
     others = ", ".join(
         f"{LABELS.get(key, key)} {format_stat(value['dead_fraction'], 100, 1, ' %')}"
         for key, value in summaries.items()
@@ -197,11 +208,11 @@ def overhead_claim(summaries: Mapping[str, Summary]) -> Claim:
         f"agree iff PReLU's mean seconds per epoch (median epoch of each run) <= {OVERHEAD_LIMIT:.2f} x ReLU's; "
         "timings from a shared machine"
     )
-    name = _prelu_name(summaries)
-    if name is None or "relu" not in summaries:
-        return _missing(claim, source, rule, "relu and prelu")
-    relu, ours = summaries["relu"].get("seconds_per_epoch"), summaries[name].get("seconds_per_epoch")
-    if relu is None or ours is None or not _present(relu, ours) or relu["mean"] <= 0:
+    found = _compared(summaries, "seconds_per_epoch", claim, source, rule)
+    if isinstance(found, dict):
+        return found
+    name, relu, ours = found
+    if relu["mean"] <= 0:
         return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
     ratio = ours["mean"] / relu["mean"]
     number = (
@@ -214,12 +225,10 @@ def accuracy_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim = "PReLU improves accuracy over ReLU (He et al. report +1.2% top-1 on ImageNet)"
     source = "He et al. 2015, Table 2"
     rule = "agree iff PReLU's mean final test accuracy exceeds ReLU's beyond noise"
-    name = _prelu_name(summaries)
-    if name is None or "relu" not in summaries:
-        return _missing(claim, source, rule, "relu and prelu")
-    relu, ours = summaries["relu"].get("test_acc"), summaries[name].get("test_acc")
-    if relu is None or ours is None or not _present(relu, ours):
-        return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
+    found = _compared(summaries, "test_acc", claim, source, rule)
+    if isinstance(found, dict):
+        return found
+    name, relu, ours = found
     gap, noise = _beyond_noise(ours, relu)
     number = (
         f"{gap * 100:+.1f} pp ({LABELS[name]} {format_stat(ours, 100, 1, ' %')}, "

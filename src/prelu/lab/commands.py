@@ -17,7 +17,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -26,24 +26,6 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is, so it unwinds as Ctrl-C does (runs kept, report written)."""
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``minimum``, with a one-line error otherwise."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
 
 
 def _fraction(text: str) -> float:
@@ -79,14 +61,14 @@ def _add_training_flags(
     """Flags shared by ``compare`` and ``depth``; every default is None so --resume can tell given flags apart."""
     parser.add_argument("--dataset", choices=datasets, default=None, help=f"default {defaults['dataset']}")
     parser.add_argument(
-        "--seeds", type=_positive_int, default=None, metavar="N", help=f"seeds 0..N-1 (default {defaults['seeds']})"
+        "--seeds", type=int, default=None, metavar="N", help=f"seeds 0..N-1 (default {defaults['seeds']})"
     )
     parser.add_argument(
-        "--epochs", type=_positive_int, default=None, metavar="N", help=f"default {defaults['epochs'] or 'per dataset'}"
+        "--epochs", type=int, default=None, metavar="N", help=f"default {defaults['epochs'] or 'per dataset'}"
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=int,
         default=None,
         metavar="N",
         help=f"global batch (default {defaults['batch_size']})",
@@ -102,10 +84,8 @@ def _add_training_flags(
     parser.add_argument(
         "--slope-weight-decay", type=float, default=None, help="for PReLU slopes (default 0: none, as He et al.)"
     )
-    parser.add_argument("--width", type=_positive_int, default=None, metavar="N", help="units or channels per layer")
-    parser.add_argument(
-        "--limit", type=_positive_int, default=None, metavar="N", help="use the first N train and test samples"
-    )
+    parser.add_argument("--width", type=int, default=None, metavar="N", help="units or channels per layer")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N train and test samples")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default cpu")
     parser.add_argument(
         "--name", default=None, help="run folder name under --out, one folder name (default: from the settings)"
@@ -124,40 +104,63 @@ def _add_training_flags(
         action="store_true",
         help="if another process is writing the run folder, wait for it instead of failing",
     )
-    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="torch.set_num_threads(N)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch.set_num_threads(N)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run stays)")
+
+
+COMPARE_TEXTS = {
+    "help": "train ReLU, Leaky ReLU and PReLU alike over several seeds; tables, report.html and claims",
+    "description": (
+        "Trains one model per activation and seed with the same initial weights and data order per seed, then "
+        "prints mean ± std of test accuracy and loss, epochs to a target accuracy, dead units, learned slopes "
+        "and seconds per epoch, checks the PReLU paper's claims against them, and writes results.json, per-run "
+        "curves and a self-contained report.html to runs/<name>/. Under torchrun it trains with "
+        "DistributedDataParallel (gloo on CPU, nccl on CUDA)."
+    ),
+    "epilog": (
+        "Folder datasets (mnist, fashion-mnist, cifar10) are read with torchvision from --data-dir, never "
+        "downloaded. --model pkg.module:fn imports fn; fn(act) builds a model with act(channels, channel_dim=1) "
+        "for each activation (it may also take input_shape= and num_classes=), or fn() builds a ReLU model that "
+        "prelu.convert swaps."
+    ),
+}
+DEPTH_TEXTS = {
+    "help": "a 30-layer plain net with Xavier vs Kaiming init, ReLU and PReLU (He et al., Fig. 3)",
+    "description": (
+        "Trains a plain deep net (Linear layers, no normalisation) from Xavier and from slope-aware Kaiming "
+        "init (prelu.init_model_), with ReLU and PReLU, over several seeds; reports loss curves, whether each "
+        "trains (final train loss < 0.9 x initial), the signal at init, learned slopes by depth and the claims; "
+        "writes results.json, curves and report.html to runs/<name>/."
+    ),
+}
+
+
+def _lab_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    command: str,
+    defaults: Mapping[str, object],
+    datasets: Sequence[str],
+    *,
+    help: str,
+    description: str,
+    epilog: str | None = None,
+) -> argparse.ArgumentParser:
+    """A lab command's parser: one-line errors and the training flags every experiment shares."""
+    parser = _one_line_errors(subparsers.add_parser(command, help=help, description=description, epilog=epilog))
+    _add_training_flags(parser, defaults, datasets)
+    return parser
 
 
 def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``prelu compare``."""
     from prelu.lab import compare, datasets
 
-    parser = subparsers.add_parser(
-        "compare",
-        help="train ReLU, Leaky ReLU and PReLU alike over several seeds; tables, report.html and claims",
-        description=(
-            "Trains one model per activation and seed with the same initial weights and data order per seed, then "
-            "prints mean ± std of test accuracy and loss, epochs to a target accuracy, dead units, learned slopes "
-            "and seconds per epoch, checks the PReLU paper's claims against them, and writes results.json, per-run "
-            "curves and a self-contained report.html to runs/<name>/. Under torchrun it trains with "
-            "DistributedDataParallel (gloo on CPU, nccl on CUDA)."
-        ),
-        epilog=(
-            "Folder datasets (mnist, fashion-mnist, cifar10) are read with torchvision from --data-dir, never "
-            "downloaded. --model pkg.module:fn imports fn; fn(act) builds a model with act(channels, channel_dim=1) "
-            "for each activation (it may also take input_shape= and num_classes=), or fn() builds a ReLU model that "
-            "prelu.convert swaps."
-        ),
-    )
-    _one_line_errors(parser)
-    _add_training_flags(parser, compare.DEFAULTS, datasets.DATASETS)
+    parser = _lab_parser(subparsers, "compare", compare.DEFAULTS, datasets.DATASETS, **COMPARE_TEXTS)
     parser.add_argument(
         "--data-dir", default=None, metavar="DIR", help="folder holding mnist / fashion-mnist / cifar10"
     )
     parser.add_argument("--model", default=None, help="mlp (default), cnn, resnet, or pkg.module:fn")
-    parser.add_argument(
-        "--depth", type=_positive_int, default=None, metavar="N", help="hidden layers / conv layers / stages"
-    )
+    parser.add_argument("--depth", type=int, default=None, metavar="N", help="hidden layers / conv layers / stages")
     parser.add_argument(
         "--activations", nargs="+", default=None, metavar="NAME", help=f"default {' '.join(compare.ACTIVATIONS)}"
     )
@@ -178,21 +181,10 @@ def add_depth_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     """Register ``prelu depth``."""
     from prelu.lab import depth
 
-    parser = subparsers.add_parser(
-        "depth",
-        help="a 30-layer plain net with Xavier vs Kaiming init, ReLU and PReLU (He et al., Fig. 3)",
-        description=(
-            "Trains a plain deep net (Linear layers, no normalisation) from Xavier and from slope-aware Kaiming "
-            "init (prelu.init_model_), with ReLU and PReLU, over several seeds; reports loss curves, whether each "
-            "trains (final train loss < 0.9 x initial), the signal at init, learned slopes by depth and the claims; "
-            "writes results.json, curves and report.html to runs/<name>/."
-        ),
-    )
-    _one_line_errors(parser)
-    _add_training_flags(parser, depth.DEFAULTS, depth.DATASETS)
+    parser = _lab_parser(subparsers, "depth", depth.DEFAULTS, depth.DATASETS, **DEPTH_TEXTS)
     parser.add_argument(
         "--layers",
-        type=_positive_int,
+        type=int,
         default=None,
         metavar="N",
         help=f"Linear layers (default {depth.DEFAULTS['layers']})",
@@ -227,16 +219,8 @@ def run_experiment(args: argparse.Namespace, experiment_type: Any) -> int:
     handles_signals = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
     try:
-        run(
-            experiment_type,
-            name=args.name,
-            out=args.out,
-            resume=args.resume,
-            force=args.force,
-            wait=args.wait,
-            progress=not args.no_progress,
-            **options,
-        )
+        folder = {key: getattr(args, key) for key in ("name", "out", "resume", "force", "wait")}
+        run(experiment_type, progress=not args.no_progress, **folder, **options)
     except ConfigError as error:
         print(f"prelu {args.command}: error: {error}", file=sys.stderr)
         return 2

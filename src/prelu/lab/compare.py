@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,9 +26,8 @@ from torch import nn
 
 import prelu
 from prelu.lab import compare_report, datasets, models, train
-from prelu.lab import experiment as driver
 from prelu.lab.claims import compare_claims
-from prelu.lab.config import ConfigError, choice, merge, positive_int, typed
+from prelu.lab.config import ConfigError, choice, positive_int
 from prelu.lab.experiment import Experiment, Record, RunSpec
 from prelu.lab.runs import RunFolder
 from prelu.lab.settings import CompareSettings
@@ -62,30 +60,6 @@ DEFAULTS: dict[str, object] = {
 DEFAULT_EPOCHS = {"digits": 30, "mnist1d": 30, "xor": 30, "spirals": 60, "checkerboard": 60}
 FOLDER_EPOCHS = 10
 MAX_SEEDS = 1000
-
-
-def resolve(options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> CompareSettings:
-    """The full settings: defaults, then the stored config of a resumed folder, then ``options``
-    (the flags given). A resumed folder's results-affecting settings cannot change.
-
-    >>> resolve({"epochs": 2}).epochs, resolve({}).epochs, resolve({"dataset": "xor"}).target
-    (2, 30, 0.95)
-    """
-    config = merge(DEFAULTS, options, stored, Compare.run_set)
-    dataset = config["dataset"]
-    if config["epochs"] is None:
-        config["epochs"] = DEFAULT_EPOCHS.get(dataset, FOLDER_EPOCHS) if isinstance(dataset, str) else FOLDER_EPOCHS
-    if config["target"] is None:
-        config["target"] = datasets.DEFAULT_TARGET.get(dataset, 0.9) if isinstance(dataset, str) else 0.9
-    if isinstance(config["activations"], (list, tuple)):
-        config["activations"] = [str(name).strip().lower() for name in config["activations"]]
-    source = "the settings" if stored is None else "the resumed folder's config.json"
-    return typed(CompareSettings, config, source=source)
-
-
-def default_name(settings: CompareSettings) -> str:
-    """``compare-<dataset>-<model>`` (a user model's ``pkg.module:fn`` with ``-`` for ``.`` and ``:``)."""
-    return "compare-" + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{settings.dataset}-{settings.model}")
 
 
 class Builder:
@@ -146,7 +120,7 @@ def validate(settings: CompareSettings, world_size: int = 1) -> tuple[datasets.D
     for key, value in (("width", settings.width), ("depth", settings.depth), ("limit", settings.limit)):
         if value is not None:
             positive_int(f"--{key}", value, maximum=models.MAX_DEPTH if key == "depth" else None)
-    training = settings.training().validate()
+    training = settings.training(settings.target).validate()
     if training.batch_size % world_size:
         raise ConfigError(f"--batch-size {training.batch_size} must be divisible by the {world_size} processes")
     model = settings.model
@@ -178,20 +152,28 @@ class Compare(Experiment[CompareSettings]):
     run_set = ("activations", "seeds")
 
     @classmethod
-    def resolve(cls, options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> CompareSettings:
-        return resolve(options, stored)
+    def complete(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``epochs`` and ``target`` per dataset when not given.
+
+        >>> resolve({"epochs": 2}).epochs, resolve({}).epochs, resolve({"dataset": "xor"}).target
+        (2, 30, 0.95)
+        """
+        dataset = config["dataset"]
+        known = isinstance(dataset, str)
+        if config["epochs"] is None:
+            config["epochs"] = DEFAULT_EPOCHS.get(dataset, FOLDER_EPOCHS) if known else FOLDER_EPOCHS
+        if config["target"] is None:
+            config["target"] = datasets.DEFAULT_TARGET.get(dataset, 0.9) if known else 0.9
+        return config
 
     @classmethod
     def default_name(cls, settings: CompareSettings) -> str:
-        return default_name(settings)
+        """``compare-<dataset>-<model>`` (a user model's ``pkg.module:fn`` with ``-`` for ``.`` and ``:``)."""
+        return "compare-" + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{settings.dataset}-{settings.model}")
 
     def __init__(self, settings: CompareSettings, distributed: train.Distributed) -> None:
         super().__init__(settings, distributed)
         self.data, self.builder, self.training = validate(settings, distributed.world_size)
-
-    @property
-    def epochs(self) -> int:
-        return self.training.epochs
 
     def plan(self) -> list[RunSpec]:
         return [RunSpec(name, seed) for seed in range(self.settings.seeds) for name in self.settings.activations]
@@ -222,29 +204,5 @@ class Compare(Experiment[CompareSettings]):
         compare_report.print_results(results, folder)
 
 
-def run(
-    *,
-    name: str | None = None,
-    out: str | Path = "runs",
-    resume: bool = False,
-    force: bool = False,
-    wait: bool = False,
-    progress: bool = True,
-    quiet: bool = False,
-    on_run: Callable[[str, Record], None] | None = None,
-    **options: object,
-) -> dict[str, Any]:
-    """Run ``prelu compare`` with ``options`` (see :data:`DEFAULTS`; None means the default) and
-    return the results (as written to ``<out>/<name>/results.json``); see :func:`prelu.lab.experiment.run`."""
-    return driver.run(
-        Compare,
-        name=name,
-        out=out,
-        resume=resume,
-        force=force,
-        wait=wait,
-        progress=progress,
-        quiet=quiet,
-        on_run=on_run,
-        **options,
-    )
+resolve = Compare.resolve
+run = Compare.run

@@ -23,7 +23,6 @@ A run *trains* when its final train loss is below 0.9 x its loss before training
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,13 +30,13 @@ from torch import nn
 
 import prelu
 from prelu.lab import datasets, depth_report, models, train
-from prelu.lab import experiment as driver
 from prelu.lab.claims import depth_claims, trains
-from prelu.lab.config import ConfigError, choice, merge, positive_int, typed
+from prelu.lab.config import ConfigError, choice, positive_int
 from prelu.lab.experiment import Experiment, Record, RunSpec
 from prelu.lab.runs import RunFolder
 from prelu.lab.settings import DepthSettings
 from prelu.lab.summary import summarize
+from prelu.nn.rectifiers import CONVERTIBLE_TYPES
 
 DATASETS = ("digits", "mnist1d")
 INITS = ("xavier", "kaiming")
@@ -60,23 +59,6 @@ DEFAULTS: dict[str, object] = {
 }
 SIGNAL_SAMPLES = 500
 MAX_SEEDS = 1000
-# The rectifier modules whose inputs the signal measurement watches (what the activation names build).
-RECTIFIERS = (nn.ReLU, nn.LeakyReLU, nn.PReLU, prelu.PReLU, prelu.LeakyReLU)
-
-
-def resolve(options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> DepthSettings:
-    """Defaults, then a resumed folder's config, then ``options`` (see :func:`prelu.lab.config.merge`)."""
-    config = merge(DEFAULTS, options, stored, Depth.run_set)
-    for key in ("activations", "inits"):
-        if isinstance(config[key], (list, tuple)):
-            config[key] = [str(name).strip().lower() for name in config[key]]
-    source = "the settings" if stored is None else "the resumed folder's config.json"
-    return typed(DepthSettings, config, source=source)
-
-
-def default_name(settings: DepthSettings) -> str:
-    """``depth-<dataset>-<layers>``."""
-    return f"depth-{settings.dataset}-{settings.layers}"
 
 
 def build(settings: DepthSettings, data: datasets.Dataset, init: str, activation: str, seed: int) -> nn.Module:
@@ -101,7 +83,7 @@ def build(settings: DepthSettings, data: datasets.Dataset, init: str, activation
 def input_stds(model: nn.Module, x: torch.Tensor) -> list[float]:
     """The standard deviation of each rectifier's input on ``x`` (one forward pass, eval mode), input side first."""
     found: list[float] = []
-    rectifiers = [module for module in model.modules() if isinstance(module, RECTIFIERS)]
+    rectifiers = [m for m in model.modules() if isinstance(m, CONVERTIBLE_TYPES)]
     handles = [m.register_forward_pre_hook(lambda _, args: found.append(float(args[0].std()))) for m in rectifiers]
     try:
         with torch.no_grad():
@@ -153,20 +135,13 @@ class Depth(Experiment[DepthSettings]):
     run_set = ("activations", "inits", "seeds")
 
     @classmethod
-    def resolve(cls, options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> DepthSettings:
-        return resolve(options, stored)
-
-    @classmethod
     def default_name(cls, settings: DepthSettings) -> str:
-        return default_name(settings)
+        """``depth-<dataset>-<layers>``."""
+        return f"depth-{settings.dataset}-{settings.layers}"
 
     def __init__(self, settings: DepthSettings, distributed: train.Distributed) -> None:
         super().__init__(settings, distributed)
         self.data, self.training = validate(settings, distributed.world_size)
-
-    @property
-    def epochs(self) -> int:
-        return self.training.epochs
 
     def plan(self) -> list[RunSpec]:
         return [RunSpec(key, seed) for seed in range(self.settings.seeds) for key in self.settings.groups()]
@@ -203,29 +178,5 @@ class Depth(Experiment[DepthSettings]):
         depth_report.print_results(self.settings, results, self.groups(records), folder)
 
 
-def run(
-    *,
-    name: str | None = None,
-    out: str | Path = "runs",
-    resume: bool = False,
-    force: bool = False,
-    wait: bool = False,
-    progress: bool = True,
-    quiet: bool = False,
-    on_run: Callable[[str, Record], None] | None = None,
-    **options: object,
-) -> dict[str, Any]:
-    """Run ``prelu depth`` with ``options`` (see :data:`DEFAULTS`) and return the results (as in
-    ``<out>/<name>/results.json``); see :func:`prelu.lab.experiment.run`."""
-    return driver.run(
-        Depth,
-        name=name,
-        out=out,
-        resume=resume,
-        force=force,
-        wait=wait,
-        progress=progress,
-        quiet=quiet,
-        on_run=on_run,
-        **options,
-    )
+resolve = Depth.resolve
+run = Depth.run

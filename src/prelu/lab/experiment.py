@@ -22,12 +22,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 
 import prelu
-from prelu.lab.config import ConfigError, as_dict, choice, typed
+from prelu.lab.config import ConfigError, as_dict, choice, merge, typed
 from prelu.lab.files import write_json, write_text
 from prelu.lab.lock import FolderLock
 from prelu.lab.loop import Record, RunSpec, execute
 from prelu.lab.runs import FORMAT, RunFolder, folder_path
-from prelu.lab.train import DEVICES, Distributed, broadcast, distributed_from_env
+from prelu.lab.train import DEVICES, Distributed, TrainSettings, broadcast, distributed_from_env
 
 __all__ = ["Experiment", "Record", "RunSpec", "run"]
 
@@ -39,39 +39,57 @@ class Experiment(abc.ABC, Generic[S]):
     claims and report. The driver (:func:`run`) calls the hooks in the order they are listed.
 
     Class attributes: ``kind`` (the command, also written into config.json: a folder made by one
-    kind is never resumed by another), ``settings_type`` (``S`` itself, to check a stored
-    config.json field by field before it is used), ``defaults`` (every option and its default, None = decided
-    from other settings; the CLI's flags are these keys), ``run_set`` (the options that say which
-    runs to do, allowed to grow on ``--resume``; every other stored setting is fixed).
+    kind is never resumed by another), ``settings_type`` (``S`` itself), ``defaults`` (every
+    option and its default, None = decided in :meth:`complete`; the CLI's flags are these keys),
+    ``run_set`` (the options that say which runs to do, allowed to grow on ``--resume``; every
+    other stored setting is fixed). The constructor sets ``training``, how every run trains.
     """
 
     kind: ClassVar[str]
-    settings_type: ClassVar[type]
+    settings_type: ClassVar[type[Any]]
     defaults: ClassVar[Mapping[str, object]]
     run_set: ClassVar[tuple[str, ...]] = ("seeds",)
+    training: TrainSettings
 
     @classmethod
-    @abc.abstractmethod
     def resolve(cls, options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> S:
         """Step 1. The typed settings: ``defaults``, then a resumed folder's ``stored`` config, then
-        the ``options`` given (None = not given); see :func:`prelu.lab.config.merge` and
-        :func:`~prelu.lab.config.typed`."""
+        the ``options`` given (None = not given; see :func:`prelu.lab.config.merge`), names in
+        lists lower-cased, :meth:`complete`, each value's type checked (:func:`~prelu.lab.config.typed`)."""
+        config = merge(cls.defaults, options, stored, cls.run_set)
+        for key, value in config.items():
+            if isinstance(value, (list, tuple)):  # --activations PReLU: names are matched without case
+                config[key] = [item.strip().lower() if isinstance(item, str) else item for item in value]
+        source = "the settings" if stored is None else "the resumed folder's config.json"
+        settings: S = typed(cls.settings_type, cls.complete(config), source=source)
+        return settings
+
+    @classmethod
+    def complete(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Fill in the settings whose default depends on others (None in ``defaults``)."""
+        return config
 
     @classmethod
     @abc.abstractmethod
     def default_name(cls, settings: S) -> str:
         """The run folder's name when ``--name`` is not given (one safe folder name)."""
 
+    @classmethod
+    def run(cls, **arguments: Any) -> dict[str, Any]:
+        """:func:`run` this experiment: ``name``, ``out``, ``resume``, ``force``, ``wait``,
+        ``progress``, ``quiet``, ``on_run`` and the options of ``defaults`` (None = the default)."""
+        return run(cls, **arguments)
+
     def __init__(self, settings: S, distributed: Distributed) -> None:
-        """Step 2. Check every setting, load the data, try the models; write nothing
-        (a :class:`~prelu.lab.config.ConfigError` says what is wrong)."""
+        """Step 2. Check every setting, load the data, try the models, set ``training``; write
+        nothing (a :class:`~prelu.lab.config.ConfigError` says what is wrong)."""
         self.settings = settings
         self.distributed = distributed
 
     @property
-    @abc.abstractmethod
     def epochs(self) -> int:
         """Epochs per run (the progress bar's unit)."""
+        return self.training.epochs
 
     @abc.abstractmethod
     def plan(self) -> list[RunSpec]:

@@ -1,21 +1,42 @@
 """The typed settings of the lab's experiments: one frozen dataclass per experiment.
 
 Owns :class:`CompareSettings` and :class:`DepthSettings` (what config.json holds, field for
-field) and how each becomes the :class:`~prelu.lab.train.TrainSettings` of its runs; imports
-:mod:`prelu.lab.train`. The defaults, merging and validation live with each experiment
-(:mod:`prelu.lab.compare`, :mod:`prelu.lab.depth`); :func:`prelu.lab.config.typed` checks each
-value's type when a settings object is made.
+field), their shared :class:`Training` fields, and how those become the
+:class:`~prelu.lab.train.TrainSettings` of each run; imports :mod:`prelu.lab.train`. The
+defaults, merging and validation live with each experiment (:mod:`prelu.lab.compare`,
+:mod:`prelu.lab.depth`); :func:`prelu.lab.config.typed` checks each value's type when a settings
+object is made.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from prelu.lab.train import TrainSettings
 
 
 @dataclass(frozen=True)
-class CompareSettings:
+class Training:
+    """The settings every experiment trains its runs with (the fields of its flags)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    slope_weight_decay: float
+    device: str
+
+    def training(self, target_accuracy: float = 1.0) -> TrainSettings:
+        """How each run trains (``target_accuracy``: what "epochs to target" counts up to)."""
+        # The fields of Training are named as TrainSettings names them.
+        shared = {field.name: getattr(self, field.name) for field in fields(Training)}
+        return TrainSettings(**shared, target_accuracy=target_accuracy)
+
+
+@dataclass(frozen=True)
+class CompareSettings(Training):
     """Every setting of one ``prelu compare`` (the flags, resolved; written to config.json)."""
 
     dataset: str
@@ -27,35 +48,13 @@ class CompareSettings:
     depth: int | None
     activations: tuple[str, ...]
     seeds: int
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    slope_weight_decay: float
     target: float
     """The accuracy that "epochs to target" counts up to."""
     init: str
-    device: str
-
-    def training(self) -> TrainSettings:
-        """How each run trains."""
-        return TrainSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            slope_weight_decay=self.slope_weight_decay,
-            target_accuracy=self.target,
-            device=self.device,
-        )
 
 
 @dataclass(frozen=True)
-class DepthSettings:
+class DepthSettings(Training):
     """Every setting of one ``prelu depth`` (the flags, resolved; written to config.json)."""
 
     dataset: str
@@ -66,28 +65,6 @@ class DepthSettings:
     activations: tuple[str, ...]
     inits: tuple[str, ...]
     seeds: int
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    slope_weight_decay: float
-    device: str
-
-    def training(self) -> TrainSettings:
-        """How each run trains (depth reports losses: no accuracy target)."""
-        return TrainSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            slope_weight_decay=self.slope_weight_decay,
-            target_accuracy=1.0,
-            device=self.device,
-        )
 
     def groups(self) -> list[str]:
         """``init/activation`` for every pair, activation-major."""

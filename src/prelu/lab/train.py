@@ -42,6 +42,7 @@ import prelu
 from prelu.lab.config import ConfigError, choice, positive_float, positive_int
 from prelu.lab.datasets import Dataset
 from prelu.monitor.stats import LayerStats
+from prelu.nn.rectifiers import LEARNABLE_TYPES, slope_weight
 
 T = TypeVar("T")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -293,9 +294,9 @@ class _Run:
         self.x_watch, self.y_watch = self.x_train[:MONITOR_SAMPLES], self.y_train[:MONITOR_SAMPLES]
         self.init_fingerprint = fingerprint(list(shared_parameters(self.model).values()))
         self.initial_slopes = {
-            name: module.weight.detach().to("cpu", torch.float64).flatten().clone()
+            name: slope_weight(module).detach().to("cpu", torch.float64).flatten().clone()
             for name, module in self.model.named_modules()
-            if isinstance(module, (prelu.PReLU, nn.PReLU))
+            if isinstance(module, LEARNABLE_TYPES)
         }
         self.trained: nn.Module = self.model
         if distributed.active:
