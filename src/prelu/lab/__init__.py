@@ -24,30 +24,29 @@ Its modules, input side first:
 
 Adding an experiment
 --------------------
-Subclass :class:`~prelu.lab.experiment.Experiment` with a frozen settings dataclass ``S``; the
+Subclass :class:`~prelu.lab.experiment.Experiment` with a frozen settings dataclass ``S`` (a
+:class:`~prelu.lab.settings.Training` with the experiment's own fields added); the
 driver does the rest (run folder, lock, ``--resume``, ``--force``, Ctrl-C / SIGTERM, results.json,
 format version, torchrun). The hooks, in the order the driver calls them::
 
     @dataclass(frozen=True)
-    class MySettings:                  # every field typed; written to config.json
+    class MySettings(Training):        # every field typed; written to config.json
         dataset: str
         seeds: int
-        epochs: int
         ...
 
     class Mine(Experiment[MySettings]):
         kind = "mine"                  # the command; config.json records it
-        settings_type = MySettings     # checks a stored config.json field by field
-        defaults = {...}               # every option -> default (None: decided in resolve)
+        settings_type = MySettings     # resolve() builds it, checking each value's type
+        defaults = {...}               # every option -> default (None: filled in by complete)
         run_set = ("seeds",)           # options that may grow on --resume
 
         @classmethod
-        def resolve(cls, options, stored=None) -> MySettings:   # 1. settings
-            return typed(MySettings, merge(cls.defaults, options, stored, cls.run_set))
+        def complete(cls, config): ... # 1. settings (optional: defaults that depend on others)
         @classmethod
         def default_name(cls, settings) -> str: ...             #    the folder's name
-        def __init__(self, settings, distributed): ...          # 2. validate, load; write nothing
-        epochs: int (a property)                                #    the progress bar's unit
+        def __init__(self, settings, distributed): ...          # 2. validate, load, set self.training;
+                                                                #    write nothing
         def plan(self) -> list[RunSpec]: ...                    # 4. the runs
         def train(self, spec, on_epoch) -> Record: ...          # 5. one run (train.train_run)
         def summarize(self, records) -> dict: ...               # 6. per group (summary.summarize)
@@ -55,7 +54,7 @@ format version, torchrun). The hooks, in the order the driver calls them::
         def report(self, results, records) -> str: ...          # 8. report.html (report.page)
         def print_results(self, results, records, folder): ...  #    tables on stdout
 
-    results = run(Mine, out="runs", name=None, resume=False, force=False, **options)
+    results = Mine.run(out="runs", name=None, resume=False, force=False, **options)
 
 (step 3, opening the run folder, is the driver's). A record may hold None for any number (a run
 that diverged has ``diverged`` and ``divergence`` set); summaries, claims, tables and figures
