@@ -6,7 +6,8 @@ Owns the claims' wording, each one's decision rule and the verdicts; reads summa
 A verdict is ``agree`` or ``disagree`` as the rule in the row says, computed from the measured
 numbers only; ``inconclusive`` where the run cannot test the claim (an activation it needs was
 not run, one seed gives no spread to judge a difference by, the slopes never left their initial
-value, no run reached the target). "Beyond noise" means: the difference between the two means is
+value, no run reached the target, a number is missing because every run of a group diverged or
+the model has no rectifier). "Beyond noise" means: the difference between the two means is
 larger than the larger of their two standard deviations over seeds. A non-gain is a
 ``disagree``, reported as plainly as a gain.
 
@@ -21,6 +22,7 @@ larger than the larger of their two standard deviations over seeds. A non-gain i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from prelu.lab.summary import format_stat
 
@@ -38,39 +40,62 @@ TRAINS_RATIO = 0.9
 LABELS = {"relu": "ReLU", "leaky_relu": "Leaky ReLU", "prelu": "PReLU", "prelu_shared": "PReLU (shared)"}
 
 
-def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> dict:
+Summary = Mapping[str, Any]
+Claim = dict[str, str]
+NOT_AVAILABLE = "n/a: every run of a group it needs diverged, or the model has no rectifier"
+
+
+def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> Claim:
     return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": verdict}
 
 
-def _prelu_name(summaries: Mapping[str, dict]) -> str | None:
+def _prelu_name(summaries: Mapping[str, Summary]) -> str | None:
     """The PReLU variant the claims are checked on: per channel (the paper's default), else shared."""
     return next((name for name in ("prelu", "prelu_shared") if summaries.get(name, {}).get("runs")), None)
 
 
-def _beyond_noise(better: dict, worse: dict) -> tuple[float, float | None]:
+def _present(*stats: Summary | None) -> bool:
+    """Whether every one of ``stats`` has a mean (a group whose runs all diverged has none)."""
+    return all(s is not None and s.get("mean") is not None for s in stats)
+
+
+def _beyond_noise(better: Summary, worse: Summary) -> tuple[float, float | None]:
     """(difference of means, noise = the larger std; None with one seed)."""
     stds = [s["std"] for s in (better, worse) if s["std"] is not None]
     return better["mean"] - worse["mean"], (max(stds) if len(stds) == 2 else None)
 
 
-def _missing(claim: str, source: str, rule: str, need: str) -> dict:
+def _missing(claim: str, source: str, rule: str, need: str) -> Claim:
     return _row(claim, source, f"not measured: needs {need} in --activations", rule, INCONCLUSIVE)
 
 
-def dead_units_claim(summaries: Mapping[str, dict]) -> dict:
+def _compared(
+    summaries: Mapping[str, Summary], key: str, claim: str, source: str, rule: str
+) -> tuple[str, Summary, Summary] | Claim:
+    """(the PReLU variant, ReLU's statistic ``key``, the variant's), or the inconclusive row saying what is missing."""
+    name = _prelu_name(summaries)
+    if name is None or "relu" not in summaries:
+        return _missing(claim, source, rule, "relu and prelu")
+    relu, ours = summaries["relu"].get(key), summaries[name].get(key)
+    if relu is None or ours is None or not _present(relu, ours):
+        return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
+    return name, relu, ours
+
+
+def dead_units_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim, source = "PReLU cuts dead units from ~30% to <5%", "project seed text"
     rule = (
         f"agree iff ReLU has >= {DEAD_BASELINE:.0%} dead units, PReLU < {DEAD_CEILING:.0%}, and the gap is beyond "
         "noise (dead: input <= 0 for every monitored training sample, at the end)"
     )
-    name = _prelu_name(summaries)
-    if name is None or "relu" not in summaries:
-        return _missing(claim, source, rule, "relu and prelu")
-    relu, ours = summaries["relu"]["dead_fraction"], summaries[name]["dead_fraction"]
+    found = _compared(summaries, "dead_fraction", claim, source, rule)
+    if isinstance(found, dict):
+        return found
+    name, relu, ours = found
     others = ", ".join(
         f"{LABELS.get(key, key)} {format_stat(value['dead_fraction'], 100, 1, ' %')}"
         for key, value in summaries.items()
-        if key not in ("relu", name) and value.get("runs")
+        if key not in ("relu", name) and value.get("runs") and "dead_fraction" in value
     )
     number = f"ReLU {format_stat(relu, 100, 1, ' %')}, {LABELS[name]} {format_stat(ours, 100, 1, ' %')}"
     number += f"; {others}" if others else ""
@@ -84,22 +109,29 @@ def dead_units_claim(summaries: Mapping[str, dict]) -> dict:
     return _row(claim, source, number, rule, AGREE if ok else DISAGREE)
 
 
-def _slope_layers(summary: dict) -> list[tuple[str, dict]]:
-    return [(name, layer) for name, layer in summary.get("layers", {}).items() if layer.get("learnable")]
-
-
-def _moved(layers: list[tuple[str, dict]]) -> float:
-    """The largest per-layer mean |final - initial| over a layer's slopes (each slope, not the layer's mean)."""
-    changes = [
-        layer["slope_change"]["mean"]
-        if layer.get("slope_change", {}).get("mean") is not None
-        else abs(layer["slope_curve"]["mean"][-1] - layer["slope_curve"]["mean"][0])
-        for _, layer in layers
+def _slope_layers(summary: Summary) -> list[tuple[str, Summary]]:
+    """The learnable layers whose final mean slope is known (not every run of the group diverged)."""
+    return [
+        (name, layer)
+        for name, layer in summary.get("layers", {}).items()
+        if layer.get("learnable") and layer["slope"]["mean"] is not None
     ]
-    return max(changes)
 
 
-def slopes_claim(summaries: Mapping[str, dict]) -> dict:
+def _moved(layers: list[tuple[str, Summary]]) -> float:
+    """The largest per-layer mean |final - initial| over a layer's slopes (each slope, not the layer's mean)."""
+    changes = []
+    for _, layer in layers:
+        change = (layer.get("slope_change") or {}).get("mean")
+        curve = layer["slope_curve"]["mean"]
+        if change is None and curve and curve[0] is not None and curve[-1] is not None:
+            change = abs(curve[-1] - curve[0])
+        if change is not None:
+            changes.append(change)
+    return max(changes, default=0.0)
+
+
+def slopes_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim, source = "Learned slopes settle around 0.1–0.3", "project seed text (He et al. Table 1)"
     rule = (
         "agree iff the mean final slope (over layers and seeds) lies in [0.1, 0.3] and moved < "
@@ -111,12 +143,15 @@ def slopes_claim(summaries: Mapping[str, dict]) -> dict:
         return _missing(claim, source, rule, "prelu or prelu_shared")
     layers = _slope_layers(summaries[name])
     if not layers:
-        return _row(claim, source, "no PReLU layers found", rule, INCONCLUSIVE)
+        found = any(layer.get("learnable") for layer in summaries[name].get("layers", {}).values())
+        return _row(claim, source, NOT_AVAILABLE if found else "no PReLU layers found", rule, INCONCLUSIVE)
     finals = [layer["slope"]["mean"] for _, layer in layers]
     curves = [layer["slope_curve"]["mean"] for _, layer in layers]
     mean = sum(finals) / len(finals)
-    start = sum(curve[0] for curve in curves) / len(curves)
     back = max(1, (len(curves[0]) - 1) // 4)  # a quarter of the epochs (curves start at epoch 0)
+    if any(curve[0] is None or len(curve) <= back or curve[-1 - back] is None for curve in curves):
+        return _row(claim, source, f"{LABELS[name]}: mean {mean:.3f}; {NOT_AVAILABLE}", rule, INCONCLUSIVE)
+    start = sum(curve[0] for curve in curves) / len(curves)
     late = sum(curve[-1 - back] for curve in curves) / len(curves)
     moved = _moved(layers)
     per_layer = ", ".join(f"{n} {layer['slope']['mean']:.3f}" for n, layer in layers)
@@ -137,7 +172,7 @@ def slopes_claim(summaries: Mapping[str, dict]) -> dict:
     return _row(claim, source, number, rule, AGREE if ok else DISAGREE)
 
 
-def convergence_claim(summaries: Mapping[str, dict], target: float, epochs: int) -> dict:
+def convergence_claim(summaries: Mapping[str, Summary], target: float, epochs: int) -> Claim:
     claim, source = "PReLU converges faster (fewer epochs to target accuracy)", "project seed text"
     rule = (
         f"epochs until test accuracy >= {target:.0%} (a run that never gets there counts {epochs + 1}); agree iff "
@@ -147,8 +182,10 @@ def convergence_claim(summaries: Mapping[str, dict], target: float, epochs: int)
     if name is None or "relu" not in summaries:
         return _missing(claim, source, rule, "relu and prelu")
     relu, ours = summaries["relu"], summaries[name]
+    if not relu.get("runs") or not _present(relu["epochs_to_target_censored"], ours["epochs_to_target_censored"]):
+        return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
 
-    def text(summary: dict, label: str) -> str:
+    def text(summary: Summary, label: str) -> str:
         reached = summary["epochs_to_target"]["reached"]
         return (
             f"{label} {format_stat(summary['epochs_to_target_censored'], 1, 1)} ({reached}/{summary['runs']} reached)"
@@ -165,16 +202,18 @@ def convergence_claim(summaries: Mapping[str, dict], target: float, epochs: int)
     return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
 
 
-def overhead_claim(summaries: Mapping[str, dict]) -> dict:
+def overhead_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim, source = "Barely any overhead vs ReLU (seconds per epoch)", "project seed text"
     rule = (
         f"agree iff PReLU's mean seconds per epoch (median epoch of each run) <= {OVERHEAD_LIMIT:.2f} x ReLU's; "
         "timings from a shared machine"
     )
-    name = _prelu_name(summaries)
-    if name is None or "relu" not in summaries:
-        return _missing(claim, source, rule, "relu and prelu")
-    relu, ours = summaries["relu"]["seconds_per_epoch"], summaries[name]["seconds_per_epoch"]
+    found = _compared(summaries, "seconds_per_epoch", claim, source, rule)
+    if isinstance(found, dict):
+        return found
+    name, relu, ours = found
+    if relu["mean"] <= 0:
+        return _row(claim, source, NOT_AVAILABLE, rule, INCONCLUSIVE)
     ratio = ours["mean"] / relu["mean"]
     number = (
         f"{ratio:.2f}x (ReLU {format_stat(relu, 1, 3, ' s')}, {LABELS[name]} {format_stat(ours, 1, 3, ' s')} per epoch)"
@@ -182,14 +221,14 @@ def overhead_claim(summaries: Mapping[str, dict]) -> dict:
     return _row(claim, source, number, rule, AGREE if ratio <= OVERHEAD_LIMIT else DISAGREE)
 
 
-def accuracy_claim(summaries: Mapping[str, dict]) -> dict:
+def accuracy_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim = "PReLU improves accuracy over ReLU (He et al. report +1.2% top-1 on ImageNet)"
     source = "He et al. 2015, Table 2"
     rule = "agree iff PReLU's mean final test accuracy exceeds ReLU's beyond noise"
-    name = _prelu_name(summaries)
-    if name is None or "relu" not in summaries:
-        return _missing(claim, source, rule, "relu and prelu")
-    relu, ours = summaries["relu"]["test_acc"], summaries[name]["test_acc"]
+    found = _compared(summaries, "test_acc", claim, source, rule)
+    if isinstance(found, dict):
+        return found
+    name, relu, ours = found
     gap, noise = _beyond_noise(ours, relu)
     number = (
         f"{gap * 100:+.1f} pp ({LABELS[name]} {format_stat(ours, 100, 1, ' %')}, "
@@ -200,7 +239,7 @@ def accuracy_claim(summaries: Mapping[str, dict]) -> dict:
     return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
 
 
-def compare_claims(summaries: Mapping[str, dict], *, target: float, epochs: int) -> list[dict]:
+def compare_claims(summaries: Mapping[str, Summary], *, target: float, epochs: int) -> list[Claim]:
     """The five claims of ``prelu compare``, from one summary per activation name."""
     return [
         dead_units_claim(summaries),
@@ -211,25 +250,28 @@ def compare_claims(summaries: Mapping[str, dict], *, target: float, epochs: int)
     ]
 
 
-def trains(record: dict) -> bool:
+def trains(record: Summary) -> bool:
     """Whether one run trains: not diverged and final train loss < :data:`TRAINS_RATIO` x the initial one."""
     final = record["final"]
     if record.get("diverged") or final.get("train_loss") is None or final.get("initial_train_loss") is None:
         return False
-    return final["train_loss"] < TRAINS_RATIO * final["initial_train_loss"]
+    return bool(final["train_loss"] < TRAINS_RATIO * final["initial_train_loss"])
 
 
-def init_claim(groups: Mapping[str, Sequence[dict]], summaries: Mapping[str, dict], activations: Sequence[str]) -> dict:
+def init_claim(
+    groups: Mapping[str, Sequence[Summary]], summaries: Mapping[str, Summary], activations: Sequence[str]
+) -> Claim:
     claim = "Kaiming init trains a 30-layer plain net where Xavier stalls"
     source = "He et al. 2015, Fig. 3"
     rule = (
-        f"a run trains iff its final train loss < {TRAINS_RATIO} x its initial one; an init trains iff more than half "
-        "of its seeds do; agree iff Kaiming trains and Xavier does not (decided on ReLU, as Fig. 3; else the first "
-        "activation)"
+        f"a run trains iff it did not diverge and its final train loss < {TRAINS_RATIO} x its initial one; an init "
+        "trains iff more than half of its seeds do; agree iff Kaiming trains and Xavier does not (decided on ReLU, "
+        "as Fig. 3; else the first activation)"
     )
-    parts, verdict = [], None
+    parts: list[str] = []
+    verdict: str | None = None
     for activation in activations:
-        counts = {}
+        counts: dict[str, float] = {}
         for init in ("kaiming", "xavier"):
             records = groups.get(f"{init}/{activation}", [])
             summary = summaries.get(f"{init}/{activation}", {})
@@ -237,10 +279,14 @@ def init_claim(groups: Mapping[str, Sequence[dict]], summaries: Mapping[str, dic
                 continue
             trained = sum(trains(r) for r in records)
             counts[init] = trained / len(records)
-            start, end = summary["initial_train_loss"]["mean"], summary["train_loss"]["mean"]
+            start, end = (
+                "n/a" if value is None else f"{value:.2f}"
+                for value in (summary["initial_train_loss"]["mean"], summary["train_loss"]["mean"])
+            )
+            diverged = sum(1 for r in records if r.get("diverged"))
             parts.append(
                 f"{LABELS.get(activation, activation)} {init.capitalize()} {trained}/{len(records)} train "
-                f"(loss {start:.2f} -> {float('nan') if end is None else end:.2f})"
+                f"(loss {start} -> {end}{f'; {diverged} diverged' if diverged else ''})"
             )
         if verdict is None and len(counts) == 2:
             verdict = AGREE if counts["kaiming"] > 0.5 and counts["xavier"] <= 0.5 else DISAGREE
@@ -249,7 +295,7 @@ def init_claim(groups: Mapping[str, Sequence[dict]], summaries: Mapping[str, dic
     return _row(claim, source, "; ".join(parts), rule, verdict)
 
 
-def layer_slopes_claim(summaries: Mapping[str, dict]) -> dict:
+def layer_slopes_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim = "Early-layer slopes are large (0.6–0.7) and deeper ones small"
     source = "He et al. 2015, Table 1"
     rule = (
@@ -263,13 +309,15 @@ def layer_slopes_claim(summaries: Mapping[str, dict]) -> dict:
         return _row(claim, source, "not measured: needs prelu with the kaiming init", rule, INCONCLUSIVE)
     layers = _slope_layers(summaries[name])
     if len(layers) < 2:
-        return _row(claim, source, "fewer than 2 PReLU layers", rule, INCONCLUSIVE)
+        learnable = [layer for layer in summaries[name].get("layers", {}).values() if layer.get("learnable")]
+        number = NOT_AVAILABLE if len(learnable) >= 2 else "fewer than 2 PReLU layers"
+        return _row(claim, source, number, rule, INCONCLUSIVE)
     finals = [layer["slope"]["mean"] for _, layer in layers]
     first, deep = finals[0], finals[len(finals) // 2 :]
     deep_mean = sum(deep) / len(deep)
     moved = _moved(layers)
     number = (
-        f"{name.split('/')[1]}: first layer {first:.3f}, deeper half {deep_mean:.3f} "
+        f"{name.split('/', 1)[1]}: first layer {first:.3f}, deeper half {deep_mean:.3f} "
         f"(min {min(deep):.3f}, max {max(deep):.3f}); all layers {min(finals):.3f}–{max(finals):.3f}; mean |change| "
         f"per slope {moved:.3f} in the layer that moved most"
     )
@@ -279,7 +327,7 @@ def layer_slopes_claim(summaries: Mapping[str, dict]) -> dict:
 
 
 def depth_claims(
-    groups: Mapping[str, Sequence[dict]], summaries: Mapping[str, dict], activations: Sequence[str]
-) -> list[dict]:
+    groups: Mapping[str, Sequence[Summary]], summaries: Mapping[str, Summary], activations: Sequence[str]
+) -> list[Claim]:
     """The two claims of ``prelu depth``, from the run records and summaries keyed ``"<init>/<activation>"``."""
     return [init_claim(groups, summaries, activations), layer_slopes_claim(summaries)]
