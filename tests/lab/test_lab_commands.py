@@ -107,7 +107,7 @@ FLAGS = st.fixed_dictionaries(
         "--batch-size": st.sampled_from(["16", "32", "7", "0", "100000"]),
         "--width": st.sampled_from(["4", "8", "0", "100000000"]),
         "--target": st.sampled_from(["0.5", "95%", "2", "0", "x"]),
-        "--model": st.sampled_from(["mlp", "cnn", "nope:fn", "test_commands:snapshot", "prelu:nothing"]),
+        "--model": st.sampled_from(["mlp", "cnn", "nope:fn", "test_lab_commands:snapshot", "prelu:nothing"]),
         "--activations": st.sampled_from(["relu", "prelu,relu", "swish", "relu,relu", ","]),
         "--optimizer": st.sampled_from(["sgd", "adam", "rmsprop"]),
         "--name": NAMES,
