@@ -113,3 +113,38 @@ def test_jit_trace_records_aten_ops_and_matches_eager():
     assert {"aten::prelu", "aten::leaky_relu", "aten::_prelu_kernel"} <= kinds, kinds
     with torch.no_grad():
         torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
+
+
+def _aot_graphs(model: nn.Module, x: torch.Tensor) -> list[list[str]]:
+    """The op lists of the forward and backward graphs AOTAutograd hands to inductor."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs: list[list[str]] = []
+
+    def capture(gm, example_inputs):
+        graphs.append([str(node.target) for node in gm.graph.nodes if node.op == "call_function"])
+        return gm
+
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, backend=aot_autograd(fw_compiler=capture, bw_compiler=capture))
+    compiled(x).sum().backward()
+    return graphs
+
+
+@pytest.mark.parametrize("family", ["cnn", "mlp"])
+def test_inductor_gets_the_same_graphs_as_for_torch_prelu(family):
+    """Where the slope fits torch's layout, the compiled training step is torch's own, op for op."""
+    if family == "cnn":
+        x = torch.randn(2, 3, 8, 8)
+
+        def make(act):
+            return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), act(4), nn.Conv2d(4, 4, 3), act(1))
+    else:
+        x = torch.randn(4, 8)
+
+        def make(act):
+            return nn.Sequential(nn.Linear(8, 8), act(8), nn.Linear(8, 8), act(1))
+
+    torch_graphs = _aot_graphs(make(nn.PReLU), x)
+    assert len(torch_graphs) == 2 and any("prelu" in op for op in torch_graphs[0])
+    assert _aot_graphs(make(prelu.PReLU), x) == torch_graphs

@@ -123,9 +123,7 @@ def test_is_grads_batched_agrees_with_the_reference(name, inplace, backend):
 @pytest.mark.parametrize("name", ["shared", "per-channel dim 1"])
 def test_torch_layouts_agree_with_f_prelu_under_jacrev(name):
     x, weight, ours, _ = _case(name)
-    for a, e in zip(
-        jacrev(ours, argnums=(0, 1))(x, weight), jacrev(F.prelu, argnums=(0, 1))(x, weight), strict=True
-    ):
+    for a, e in zip(jacrev(ours, argnums=(0, 1))(x, weight), jacrev(F.prelu, argnums=(0, 1))(x, weight), strict=True):
         _close(a, e)
 
 

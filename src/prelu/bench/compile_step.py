@@ -133,7 +133,12 @@ def run(
                     times[name].append((time.perf_counter() - start) / steps * 1e3)
         medians = {name: statistics.median(values) for name, values in times.items()}
         for name, ms in medians.items():
-            row: dict[str, object] = {"family": family, "variant": name, "ms": ms, "ratio_to_relu": ms / medians["nn.ReLU"]}
+            row: dict[str, object] = {
+                "family": family,
+                "variant": name,
+                "ms": ms,
+                "ratio_to_relu": ms / medians["nn.ReLU"],
+            }
             if "nn.PReLU" in medians:
                 row["ratio_to_nn_prelu"] = ms / medians["nn.PReLU"]
             rows.append(row)

@@ -198,7 +198,7 @@ class _EagerPReLU(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, input: Tensor, weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
+    def forward(ctx: Any, input: Tensor, weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
         # Save the weight itself: a view taken here (autograd off) would not link a double
         # backward to it; backward takes the view again, tracked when create_graph=True.
         ctx.save_for_backward(input, weight)
@@ -206,7 +206,7 @@ class _EagerPReLU(torch.autograd.Function):
         return prelu_impl(input, weight.view(view_shape))
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         input, weight = ctx.saved_tensors
         grad_input, grad_weight = _prelu_gradients(ctx, grad, prelu_backward_impl, input, weight.view(ctx.view_shape))
         return grad_input, None if grad_weight is None else grad_weight.reshape(weight.shape), None
@@ -216,13 +216,13 @@ class _EagerLeakyReLU(torch.autograd.Function):
     """The plain-eager route to :func:`leaky_relu_impl`."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, negative_slope: float) -> Tensor:
+    def forward(ctx: Any, input: Tensor, negative_slope: float) -> Tensor:
         ctx.save_for_backward(input)
         ctx.negative_slope = negative_slope
         return leaky_relu_impl(input, negative_slope)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         return _leaky_relu_gradient(ctx, grad, leaky_relu_backward_impl), None
 
 
@@ -230,14 +230,14 @@ class _PReLUInplace(torch.autograd.Function):
     """In-place PReLU: overwrites ``input``, saves only the output (and the slopes)."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, weight: Tensor) -> Tensor:
+    def forward(ctx: Any, input: Tensor, weight: Tensor) -> Tensor:
         prelu_inplace_impl(input, weight)
         ctx.mark_dirty(input)
         ctx.save_for_backward(input, weight)
         return input
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         if torch.is_grad_enabled():
             raise RuntimeError(_NO_DOUBLE_BACKWARD.format(name="PReLU"))
         output, weight = ctx.saved_tensors
@@ -257,7 +257,7 @@ class _LeakyReLUInplace(torch.autograd.Function):
     """In-place Leaky ReLU (slope > 0): overwrites ``input``, saves only the output."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, negative_slope: float) -> Tensor:
+    def forward(ctx: Any, input: Tensor, negative_slope: float) -> Tensor:
         leaky_relu_inplace_impl(input, negative_slope)
         ctx.mark_dirty(input)
         ctx.save_for_backward(input)
@@ -265,25 +265,26 @@ class _LeakyReLUInplace(torch.autograd.Function):
         return input
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         if torch.is_grad_enabled():
             raise RuntimeError(_NO_DOUBLE_BACKWARD.format(name="Leaky ReLU"))
         # For a slope > 0 the output has the input's sign, so the input's formula applies as is.
         return _leaky_relu_gradient(ctx, grad, leaky_relu_backward_impl), None
 
 
-# Entry points for prelu.ops.route (plain eager, fused kernels chosen).
+# Entry points for prelu.ops.route (plain eager, fused kernels chosen). torch types
+# Function.apply as untyped, returning Any: hence the ignores below.
 
 
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool = False) -> Tensor:
     """PReLU with ``weight`` viewed as ``view_shape`` (the canonical form), on the fused kernels."""
     if inplace:
-        return _PReLUInplace.apply(input, weight.reshape(view_shape))  # type: ignore[no-any-return]
-    return _EagerPReLU.apply(input, weight, view_shape)  # type: ignore[no-any-return]
+        return _PReLUInplace.apply(input, weight.reshape(view_shape))  # type: ignore[no-untyped-call,no-any-return]
+    return _EagerPReLU.apply(input, weight, view_shape)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def leaky_relu(input: Tensor, negative_slope: float, *, inplace: bool = False) -> Tensor:
     """Leaky ReLU on the fused kernels."""
     if inplace:
-        return _LeakyReLUInplace.apply(input, negative_slope)  # type: ignore[no-any-return]
-    return _EagerLeakyReLU.apply(input, negative_slope)  # type: ignore[no-any-return]
+        return _LeakyReLUInplace.apply(input, negative_slope)  # type: ignore[no-untyped-call,no-any-return]
+    return _EagerLeakyReLU.apply(input, negative_slope)  # type: ignore[no-untyped-call,no-any-return]

@@ -125,8 +125,9 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool 
     Raises:
         ValueError: ``weight`` fits no layout (the message names both shapes); ``inplace`` with a
             slope <= 0 or non-finite (names the smallest slope).
-        TypeError: non-floating or mismatched dtypes; a ``channel_dim`` that is not an int.  RuntimeError: different devices; in place
-            on a leaf that requires grad, or on an input whose elements overlap.
+        TypeError: non-floating or mismatched dtypes; a ``channel_dim`` that is not an int.
+        RuntimeError: different devices; in place on a leaf that requires grad, or on an input
+            whose elements overlap (or may: ``as_strided`` views torch cannot decide).
         Every check runs before anything is written.
     """
     if not (
