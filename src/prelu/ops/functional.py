@@ -135,7 +135,7 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool 
         and isinstance(weight, Tensor)
         and input.dtype == weight.dtype
         and input.is_floating_point()
-        and input.device == weight.device
+        and ((input.is_cpu and weight.is_cpu) or input.device == weight.device)  # is_cpu: no device objects
     ):
         check_input_and_weight(input, weight)
     if type(channel_dim) is not int:
