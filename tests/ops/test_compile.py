@@ -105,6 +105,7 @@ def test_make_fx_sees_aten_ops_even_for_large_tensors(shape, weight_shape, chann
     assert [str(n.target) for n in traced.graph.nodes if n.op == "call_function"] == ["aten.leaky_relu.default"]
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape-based layout choices, as expected
 def test_jit_trace_records_aten_ops_and_matches_eager():
     model = _model().eval()
     x = torch.randn(2, 3, 6, 6)
