@@ -149,3 +149,26 @@ def test_inductor_gets_the_same_graphs_as_for_torch_prelu(family):
     torch_graphs = _aot_graphs(make(nn.PReLU), x)
     assert len(torch_graphs) == 2 and any("prelu" in op for op in torch_graphs[0])
     assert _aot_graphs(make(prelu.PReLU), x) == torch_graphs
+
+
+def test_compiled_autograd_traces_the_fused_paths_backward():
+    """Eager forward on the fused kernels, backward traced by compiled autograd: the lean
+    Functions' backward then builds the gradient from differentiable torch ops."""
+    from torch._dynamo import compiled_autograd
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(4, dtype=torch.float64, requires_grad=True)
+
+    def loss():
+        out = prelu.prelu(x * 1, weight)
+        assert type(out.grad_fn).__name__ == "_EagerPReLUBackward"
+        in_place = prelu.prelu(x * 1, weight, inplace=True)
+        return (out**2).sum() + (in_place**2).sum() + (prelu.leaky_relu(x, 0.1) ** 2).sum()
+
+    expected = torch.autograd.grad(loss(), (x, weight))
+    torch._dynamo.reset()
+    with compiled_autograd._enable(torch.compile(backend="aot_eager", fullgraph=True)):
+        got = torch.autograd.grad(loss(), (x, weight))
+    for actual, wanted in zip(got, expected, strict=True):
+        torch.testing.assert_close(actual, wanted, rtol=1e-12, atol=1e-12)

@@ -158,9 +158,9 @@ def _differentiable_backward_needed(grad: Tensor) -> bool:
     autograd, a dispatch mode, a tensor subclass)."""
     return (
         torch.is_grad_enabled()
+        or torch.compiler.is_compiling()  # first: dynamo cannot trace the checks below
         or type(grad) is not Tensor
         or torch._C._functorch.is_legacy_batchedtensor(grad)  # is_grads_batched: a batch of gradients
-        or torch.compiler.is_compiling()
         or torch._C._are_functorch_transforms_active()
         or torch._C._len_torch_dispatch_stack() > 0
     )
