@@ -1,15 +1,17 @@
-"""Backend choice: the fused numba kernels or the native torch path, visible and overridable.
+"""Backend choice: the fused C++ kernels or the native torch path, visible and overridable.
 
 Owns the rule that picks a backend for a call, the ``PRELU_BACKEND`` environment variable, the
 :func:`use_backend` context manager and :func:`backend_for`. Imports :mod:`prelu.ops.kernels` and
 :mod:`prelu.ops.layout`.
 
-Rule for ``auto`` (the default): ``fused`` when numba imports, the tensor is on the CPU in
-float32 or float64, has at least :data:`FUSED_MIN_NUMEL` elements, and its memory can be walked
-as one flat array (any permutation of dims: contiguous, channels-last, ... ; see
-:mod:`prelu.ops.layout`); ``native`` otherwise. Forcing ``fused`` runs it for small tensors too;
-for an input it cannot take it raises an error that says why, rather than copying the input to
-fit (an incoming gradient in another layout is copied, see :func:`gradient_in_layout`).
+Rule for ``auto`` (the default): ``fused`` when the tensor is on the CPU in float32 or float64,
+has at least :data:`FUSED_MIN_NUMEL` elements, its memory can be walked as one flat array (any
+permutation of dims: contiguous, channels-last, ... ; see :mod:`prelu.ops.layout`), and the C++
+kernels are built (on the first such call; see :mod:`prelu.ops.kernels.extension`); ``native``
+otherwise. Where they cannot be built (no compiler), one warning says so and ``native`` (torch's
+own aten kernels, on the same thread pool) serves every call. Forcing ``fused`` runs it for small
+tensors too; for an input it cannot take it raises an error that says why, rather than copying
+the input to fit (an incoming gradient in another layout is copied, see :func:`gradient_in_layout`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,10 @@ from typing import Literal
 
 import torch
 
+from prelu.ops.kernels import cpu
 from prelu.ops.layout import MemoryWalk, memory_order, plan_memory_walk, slope_view_shape
 
-try:
-    from prelu.ops.kernels import cpu as fused_kernels
-except ImportError as error:  # numba missing or broken: the native path serves everything
-    fused_kernels = None
-    FUSED_UNAVAILABLE = f"numba could not be imported ({error})"
-else:
-    FUSED_UNAVAILABLE = ""
+fused_kernels = cpu  # the kernels behind the name 'fused' (what autograd.py calls)
 
 Backend = Literal["auto", "fused", "native"]
 BACKENDS: tuple[str, ...] = ("auto", "fused", "native")
@@ -76,8 +73,6 @@ def use_backend(name: Backend) -> Iterator[None]:
 
 def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
     """Why the fused kernels cannot take this input ('' if they can)."""
-    if fused_kernels is None:
-        return FUSED_UNAVAILABLE
     if not fused_kernels.supports(input):
         return f"the fused kernels take float32/float64 CPU tensors; got {input.dtype} on {input.device}"
     if walk is None:
@@ -86,6 +81,8 @@ def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
             f"(shape {tuple(input.shape)}, strides {input.stride()}), or its element-wise slope "
             "pattern is too irregular"
         )
+    if not fused_kernels.available():
+        return f"the C++ kernels could not be built ({fused_kernels.unavailable_reason()})"
     return ""
 
 
@@ -98,8 +95,9 @@ def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | No
         return None
     if requested == "auto" and input.numel() < FUSED_MIN_NUMEL:
         return None
-    supported = fused_kernels is not None and fused_kernels.supports(input)
-    walk = plan_memory_walk(input, slope_shape) if supported else None
+    walk = plan_memory_walk(input, slope_shape) if fused_kernels.supports(input) else None
+    if walk is not None and fused_kernels.available():
+        return walk
     refusal = fused_refusal(input, walk)
     if refusal:
         if requested == "fused":

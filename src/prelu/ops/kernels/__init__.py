@@ -1,5 +1,6 @@
-"""Kernels: ``native`` (plain torch, any device/dtype), ``cpu`` (fused numba PReLU, float32/float64)
-and ``stats`` (the monitor's one-pass counts and histogram, numba).
+"""Kernels: ``native`` (plain torch, any device/dtype), ``cpu`` (fused PReLU in C++, float32/float64),
+``stats`` (the monitor's one-pass counts and histogram, C++) and ``extension`` (builds and loads the
+C++ library ``csrc/prelu_cpu.cpp`` on first use).
 
 Imports nothing from the rest of the package but :mod:`prelu.ops.layout`.
 """
