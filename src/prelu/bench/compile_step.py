@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 import prelu
+from prelu.bench.output import UsageError
 
 FAMILIES = ("cnn", "mlp", "ffn")
 
@@ -157,18 +158,30 @@ def format_table(rows: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m prelu.bench.compile_step [--families cnn mlp ffn] [--steps N] [--rounds N]``."""
-    parser = argparse.ArgumentParser(prog="prelu bench compile", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``prelu bench compile``."""
     parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
     parser.add_argument("--steps", type=int, default=10, help="steps per variant per round (default 10)")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
     parser.add_argument("--backend", default="inductor", help="torch.compile backend (default inductor)")
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run ``prelu bench compile`` with parsed flags; prints the table."""
+    if args.steps < 1 or args.rounds < 1:
+        raise UsageError(f"--steps and --rounds must be >= 1, got {args.steps} and {args.rounds}")
+    print(format_table(run(args.families, steps=args.steps, rounds=args.rounds, backend=args.backend)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m prelu.bench.compile_step [--families cnn mlp ffn] [--steps N] [--rounds N]``."""
+    parser = argparse.ArgumentParser(prog="prelu bench compile", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be >= 1")
-    print(format_table(run(args.families, steps=args.steps, rounds=args.rounds, backend=args.backend)))
-    return 0
+    return command(args)
 
 
 if __name__ == "__main__":
