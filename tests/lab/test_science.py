@@ -147,10 +147,10 @@ def test_dying_runs_end_to_end_and_writes_a_complete_report(tmp_path: Path) -> N
     page = (folder / "report.html").read_text()
     assert page.count("<img") == 1 and "diverged" in page and "<script" not in page
     for key, summary in results["summary"].items():
-        assert summary["runs_all"] == 2 and 0 <= summary["diverged_rate"] <= 1, key
-        assert summary["runs"] + summary["diverged_runs"] == 2
+        assert summary["runs"] == 2 and 0 <= summary["diverged_rate"] <= 1, key
+        assert summary["diverged_rate"] == summary["diverged"] / 2
     # SGD at lr 10^4 diverges (a NaN loss) for every activation: an outcome, not a crash.
-    assert all(results["summary"][dying.group_key(a, 1e4)]["diverged_runs"] == 2 for a in dying.ACTIVATIONS)
+    assert all(results["summary"][dying.group_key(a, 1e4)]["diverged"] == 2 for a in dying.ACTIVATIONS)
     assert len(results["claims"]) == 1
     row = results["claims"][0]
     assert row["verdict"] in (claims.AGREE, claims.DISAGREE, claims.INCONCLUSIVE)
@@ -234,7 +234,7 @@ def test_gan_runs_end_to_end_and_writes_a_complete_report(tmp_path: Path, data: 
     assert page.count("<img") == 2 and "Leaky ReLU helps GAN training" in page and "<script" not in page
     for name in gan.ACTIVATIONS:
         summary = results["summary"][name]
-        assert summary["runs_all"] == 2 and summary["diverged_rate"] is not None
+        assert summary["runs"] == 2 and summary["diverged_rate"] is not None
         curve = summary["curve"]
         assert curve["step"] == [0, 10, 20] and all(v is not None for v in curve["grad_norm"]["mean"])
     row = results["claims"][0]

@@ -1,51 +1,27 @@
-"""torch.library registration: opcheck on every op, and torch.compile(fullgraph=True) of models
-using the modules with no graph break, same outputs and gradients as eager."""
-
-import warnings
+"""torch.compile and tracing: the tracers see plain aten ops (no custom op is registered), compile
+with no graph break and no recompile across training steps, and match eager in outputs and
+gradients, in place and out of place. Eager keeps the fused path for large tensors."""
 
 import pytest
 import torch
 from torch import nn
-from torch.library import opcheck
+from torch.fx.experimental.proxy_tensor import make_fx
 
 import prelu
 
-OPCHECK_CASES = [
-    ("contiguous per-channel", (2, 3, 4, 5), (1, 3, 1, 1), None),
-    ("channels_last per-channel", (2, 3, 4, 5), (1, 3, 1, 1), torch.channels_last),
-    ("shared", (2, 3, 4, 5), (1, 1, 1, 1), None),
-    ("last-dim per-feature", (2, 7, 6), (1, 1, 6), None),
-    ("element-wise", (2, 3, 4), (1, 3, 4), None),
-]
 
-
-@pytest.mark.parametrize(("name", "shape", "slope_shape", "memory_format"), OPCHECK_CASES)
-def test_opcheck_prelu_ops(name, shape, slope_shape, memory_format):
-    x = torch.randn(shape, dtype=torch.float64)
-    if memory_format is not None:
-        x = x.to(memory_format=memory_format)
-    weight = torch.rand(slope_shape, dtype=torch.float64)
-    opcheck(torch.ops.prelu.prelu.default, (x.requires_grad_(), weight.requires_grad_()))
-    grad = torch.randn_like(x)
-    opcheck(torch.ops.prelu.prelu_backward.default, (grad, x.detach(), weight.detach()))
-
-
-def test_opcheck_leaky_relu_ops():
-    x = torch.randn(3, 4, 5)
-    opcheck(torch.ops.prelu.leaky_relu.default, (x.requires_grad_(), 0.2))
-    opcheck(torch.ops.prelu.leaky_relu_backward.default, (torch.randn(3, 4, 5), x.detach(), 0.2))
-
-
-def _model() -> nn.Module:
+def _model(inplace: bool = False) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1),
-        prelu.PReLU(8),
+        prelu.PReLU(8, inplace=inplace),
         nn.Conv2d(8, 8, 3, padding=1),
-        prelu.PReLU(),
+        prelu.LeakyReLU(0.1, inplace=inplace),  # (two in-place layers in a row would overwrite
+        prelu.PReLU(),  # what the first saved, with torch's own in-place ops too)
         nn.Flatten(),
         nn.Linear(8 * 6 * 6, 16),
-        prelu.PReLU(16, channel_dim=-1),
-        prelu.LeakyReLU(0.1),
+        prelu.PReLU(16, channel_dim=-1, inplace=inplace),
+        nn.Unflatten(1, (4, 4)),
+        prelu.FrozenPReLU(torch.rand(4, 4) * 0.5 + 0.1),  # element-wise slopes
     )
 
 
@@ -56,16 +32,21 @@ def _run(model, x):
     return y.detach(), [p.grad.clone() for p in model.parameters()]
 
 
+def test_no_custom_op_is_registered():
+    assert not hasattr(torch.ops.prelu, "prelu")
+    assert not hasattr(torch.ops.prelu, "leaky_relu")
+
+
 def test_dynamo_sees_one_graph_and_no_break():
-    explanation = torch._dynamo.explain(_model())(torch.randn(2, 3, 6, 6))
+    explanation = torch._dynamo.explain(_model(inplace=True))(torch.randn(2, 3, 6, 6))
     assert explanation.graph_break_count == 0
     assert explanation.graph_count == 1
 
 
-@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
-def test_compiled_model_matches_eager(backend):
+@pytest.mark.parametrize(("backend", "inplace"), [("aot_eager", False), ("inductor", False), ("inductor", True)])
+def test_compiled_model_matches_eager(backend, inplace):
     torch.manual_seed(0)
-    model = _model()
+    model = _model(inplace)
     x = torch.randn(4, 3, 6, 6)
     expected_y, expected_grads = _run(model, x)
     torch._dynamo.reset()
@@ -76,35 +57,118 @@ def test_compiled_model_matches_eager(backend):
         torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_plain_eager_calls_skip_the_dispatcher_and_tracers_see_the_op():
-    from torch.fx.experimental.proxy_tensor import make_fx
+def test_training_steps_compile_once():
+    torch.manual_seed(0)
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(3):
+            optimizer.zero_grad()
+            compiled(torch.randn(4, 3, 6, 6)).square().sum().backward()
+            optimizer.step()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
 
-    x = torch.randn(4, 3, requires_grad=True)
-    weight = torch.rand(3, requires_grad=True)
-    assert type(prelu.prelu(x, weight, channel_dim=-1).grad_fn).__name__ == "_EagerPReLUBackward"
-    assert type(prelu.leaky_relu(x, 0.1).grad_fn).__name__ == "_EagerLeakyReLUBackward"
-    traced = make_fx(lambda a, b: prelu.prelu(a, b, channel_dim=-1))(x.detach(), weight.detach())
+
+def test_eager_routes_large_tensors_to_the_fused_path_and_the_rest_to_aten(monkeypatch):
+    from conftest import DEFAULT_FUSED_MIN_NUMEL
+
+    monkeypatch.setattr(prelu.ops.backend, "FUSED_MIN_NUMEL", DEFAULT_FUSED_MIN_NUMEL)
+    weight = torch.rand(64, requires_grad=True)
+    large = torch.randn(8, 64, 16, 16, requires_grad=True)  # 131,072 elements: fused
+    small = torch.randn(2, 64, 4, 4, requires_grad=True)  # below the cut-off: torch's own op
+    with prelu.use_backend("auto"):
+        assert type(prelu.prelu(large, weight).grad_fn).__name__ == "_EagerPReLUBackward"
+        assert type(prelu.leaky_relu(large, 0.1).grad_fn).__name__ == "_EagerLeakyReLUBackward"
+        assert type(prelu.prelu(small, weight).grad_fn).__name__ == "PreluKernelBackward0"
+        assert type(prelu.leaky_relu(small, 0.1).grad_fn).__name__ == "LeakyReluBackward0"
+        assert type(prelu.prelu(small, torch.rand(4), channel_dim=-1).grad_fn).__name__ == "PreluKernelBackward0"
+
+
+@pytest.mark.parametrize(
+    ("shape", "weight_shape", "channel_dim", "expected"),
+    [
+        ((8, 64, 16, 16), (64,), 1, "aten.prelu.default"),
+        ((8, 64, 16, 16), (1,), 1, "aten.prelu.default"),
+        ((8, 16, 256), (256,), -1, "aten._prelu_kernel.default"),
+        ((8, 64, 16, 16), (64, 16, 16), 1, "aten._prelu_kernel.default"),
+    ],
+)
+def test_make_fx_sees_aten_ops_even_for_large_tensors(shape, weight_shape, channel_dim, expected):
+    x, weight = torch.randn(shape), torch.rand(weight_shape)
+    traced = make_fx(lambda a, b: prelu.prelu(a, b, channel_dim=channel_dim), pre_dispatch=True)(x, weight)
     targets = [str(node.target) for node in traced.graph.nodes if node.op == "call_function"]
-    assert "prelu.prelu.default" in targets
-    traced = make_fx(lambda a: prelu.leaky_relu(a, 0.1))(x.detach())
-    assert "prelu.leaky_relu.default" in [str(node.target) for node in traced.graph.nodes]
+    assert expected in targets and all(target.startswith("aten.") for target in targets), targets
+    traced = make_fx(lambda a: prelu.leaky_relu(a, 0.1))(x)
+    assert [str(n.target) for n in traced.graph.nodes if n.op == "call_function"] == ["aten.leaky_relu.default"]
 
 
-@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
-def test_registered_op_route_gradcheck_and_gradgradcheck(memory_format):
-    """The op's own autograd (used under compile/export) is checked directly, not only the eager route."""
-    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).to(memory_format=memory_format).requires_grad_()
-    weight = (torch.rand(1, 3, 1, 1, dtype=torch.float64) + 0.1).requires_grad_()
-    assert torch.autograd.gradcheck(torch.ops.prelu.prelu, (x, weight))
-    assert torch.autograd.gradgradcheck(torch.ops.prelu.prelu, (x, weight))
-    assert torch.autograd.gradcheck(lambda a: torch.ops.prelu.leaky_relu(a, 0.2), (x,))
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape-based layout choices, as expected
+def test_jit_trace_records_aten_ops_and_matches_eager():
+    model = _model().eval()
+    x = torch.randn(2, 3, 6, 6)
+    traced = torch.jit.trace(model, (x,), check_trace=False)
+    kinds = {node.kind() for node in traced.inlined_graph.nodes()}
+    assert {"aten::prelu", "aten::leaky_relu", "aten::_prelu_kernel"} <= kinds, kinds
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
 
 
-def test_vmap_matches_a_loop():
-    weight = torch.rand(3)
-    batch = torch.randn(5, 4, 3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch warns that it uses its batching fallback
-        mapped = torch.func.vmap(lambda a: prelu.prelu(a, weight, channel_dim=-1))(batch)
-    expected = torch.stack([prelu.prelu(item, weight, channel_dim=-1) for item in batch])
-    assert torch.equal(mapped, expected)
+def _aot_graphs(model: nn.Module, x: torch.Tensor) -> list[list[str]]:
+    """The op lists of the forward and backward graphs AOTAutograd hands to inductor."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs: list[list[str]] = []
+
+    def capture(gm, example_inputs):
+        graphs.append([str(node.target) for node in gm.graph.nodes if node.op == "call_function"])
+        return gm
+
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, backend=aot_autograd(fw_compiler=capture, bw_compiler=capture))
+    compiled(x).sum().backward()
+    return graphs
+
+
+@pytest.mark.parametrize("family", ["cnn", "mlp"])
+def test_inductor_gets_the_same_graphs_as_for_torch_prelu(family):
+    """Where the slope fits torch's layout, the compiled training step is torch's own, op for op."""
+    if family == "cnn":
+        x = torch.randn(2, 3, 8, 8)
+
+        def make(act):
+            return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), act(4), nn.Conv2d(4, 4, 3), act(1))
+    else:
+        x = torch.randn(4, 8)
+
+        def make(act):
+            return nn.Sequential(nn.Linear(8, 8), act(8), nn.Linear(8, 8), act(1))
+
+    torch_graphs = _aot_graphs(make(nn.PReLU), x)
+    assert len(torch_graphs) == 2 and any("prelu" in op for op in torch_graphs[0])
+    assert _aot_graphs(make(prelu.PReLU), x) == torch_graphs
+
+
+def test_compiled_autograd_traces_the_fused_paths_backward():
+    """Eager forward on the fused kernels, backward traced by compiled autograd: the lean
+    Functions' backward then builds the gradient from differentiable torch ops."""
+    from torch._dynamo import compiled_autograd
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(4, dtype=torch.float64, requires_grad=True)
+
+    def loss():
+        out = prelu.prelu(x * 1, weight)
+        assert type(out.grad_fn).__name__ == "_EagerPReLUBackward"
+        in_place = prelu.prelu(x * 1, weight, inplace=True)
+        return (out**2).sum() + (in_place**2).sum() + (prelu.leaky_relu(x, 0.1) ** 2).sum()
+
+    expected = torch.autograd.grad(loss(), (x, weight))
+    torch._dynamo.reset()
+    with compiled_autograd._enable(torch.compile(backend="aot_eager", fullgraph=True)):
+        got = torch.autograd.grad(loss(), (x, weight))
+    for actual, wanted in zip(got, expected, strict=True):
+        torch.testing.assert_close(actual, wanted, rtol=1e-12, atol=1e-12)

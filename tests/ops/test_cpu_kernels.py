@@ -172,18 +172,33 @@ def test_inplace_slope_gradient_scales_before_summing(backend):
     assert torch.allclose(leaf.grad, expected_w.grad, rtol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["fused", "native"])
-def test_inplace_backward_refuses_an_output_that_overflowed(backend):
+def test_inplace_backward_refuses_an_output_that_overflowed():
     """x = -3e38, a = 4: y = -inf, so x cannot be recovered; refuse instead of returning -inf."""
     x = torch.randn(4, 3, 50, 50)
     x[1, 2, 3, 4] = -3e38
     weight = torch.tensor([0.5, 1.0, 4.0], requires_grad=True)
-    with prelu.use_backend(backend):
+    with prelu.use_backend("fused"):
         y = prelu.prelu(x.clone().requires_grad_() * 1, weight, inplace=True)
         assert y[1, 2, 3, 4] == -float("inf")
         with pytest.raises(ValueError, match=r"cannot be recovered.*inplace=False"):
             y.backward(torch.ones_like(y))
     assert weight.grad is None
+
+
+def test_inplace_on_the_aten_path_gives_f_prelus_gradient_where_the_output_overflowed():
+    """The native backend runs torch's own ops (ops/aten_path.py), which keep the input they need:
+    the slope gradient is F.prelu's, finite, not a refusal."""
+    x = torch.randn(4, 3, 50, 50)
+    x[1, 2, 3, 4] = -3e38
+    expected = torch.tensor([0.5, 1.0, 4.0], requires_grad=True)
+    F.prelu(x, expected).backward(torch.ones_like(x))
+    weight = expected.detach().clone().requires_grad_()
+    with prelu.use_backend("native"):
+        y = prelu.prelu(x.clone().requires_grad_() * 1, weight, inplace=True)
+        assert y[1, 2, 3, 4] == -float("inf")
+        y.backward(torch.ones_like(y))
+    assert torch.isfinite(weight.grad).all()
+    torch.testing.assert_close(weight.grad, expected.grad)
 
 
 def test_an_input_of_minus_inf_with_slope_at_most_one_is_recovered():

@@ -239,3 +239,15 @@ def test_refused_forward_leaves_graph_usable():
     assert x.grad is not None and w.grad is not None
     expected_w_grad = torch.where(x > 0, torch.zeros_like(x), x).detach().sum(dim=(0, 2))
     torch.testing.assert_close(w.grad, expected_w_grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("channel_dim", [1.5, "1", None, True, torch.tensor(1)])
+def test_channel_dim_that_is_not_an_int_is_a_clear_type_error(channel_dim):
+    x, w = torch.randn(2, 3, 4), torch.rand(3)
+    with unchanged(x, w), pytest.raises(TypeError, match=r"channel_dim must be an int, got"):
+        prelu.prelu(x, w, channel_dim=channel_dim)
+
+
+def test_channel_dim_may_be_any_integral():
+    x, w = torch.randn(2, 3, 4), torch.rand(4)
+    torch.testing.assert_close(prelu.prelu(x, w, channel_dim=np.int64(-1)), prelu.prelu(x, w, channel_dim=-1))

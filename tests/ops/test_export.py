@@ -1,6 +1,9 @@
 """Export: torch.onnx.export gives standard PRelu / LeakyRelu nodes that onnx.checker and
-onnxruntime accept and that match eager; torch.export.export works too."""
+onnxruntime accept and that match eager; torch.export gives programs of aten ops only, which load
+and run in a process where prelu cannot be imported."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -76,7 +79,7 @@ def test_onnx_prelu_slope_is_broadcastable_per_onnx_rules():
 
 
 @pytest.mark.parametrize("name", ["shared", "per-channel", "channel_dim=-1", "in-place", "leaky in-place"])
-def test_torch_export_runs_and_matches_eager(name):
+def test_torch_export_holds_only_aten_ops_and_matches_eager(name):
     make, shape, _ = CASES[name]
     torch.manual_seed(1)
     model = make().eval()
@@ -84,6 +87,105 @@ def test_torch_export_runs_and_matches_eager(name):
     x = torch.randn(shape)
     exported = torch.export.export(model, (x.clone(),))
     targets = {str(node.target) for node in exported.graph.nodes if node.op == "call_function"}
-    assert any(target.startswith("prelu.") for target in targets), targets
+    assert targets and all(target.startswith("aten.") for target in targets), targets
     with torch.no_grad():
         torch.testing.assert_close(exported.module()(x.clone()), model(x.clone()), rtol=0, atol=0)
+
+
+def _deploy_model(variant: str) -> nn.Module:
+    """nn.Sequential(Conv2d, PReLU, Conv2d, LeakyReLU) in the variants the issue names."""
+    inplace = variant == "in-place"
+    if variant == "channel_dim=-1":
+        activation = prelu.PReLU(6, channel_dim=-1)  # the last axis of the feature map (width 6)
+    elif variant == "element-wise":
+        activation = prelu.FrozenPReLU(torch.rand(4, 6, 6) * 0.5 + 0.1)
+    else:
+        activation = prelu.PReLU(4, inplace=inplace)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        activation,
+        nn.Conv2d(4, 4, 3, padding=1),
+        prelu.LeakyReLU(0.2, inplace=inplace),
+    )
+
+
+# The ops each exported graph holds (torch.export's default IR, before run_decompositions).
+DEPLOY_OPS = {
+    "per-channel": ["aten.conv2d.default", "aten.prelu.default", "aten.conv2d.default", "aten.leaky_relu.default"],
+    "in-place": [
+        "aten.conv2d.default",
+        "aten.clone.default",
+        "aten.prelu.default",
+        "aten.copy_.default",
+        "aten.conv2d.default",
+        "aten.leaky_relu_.default",
+    ],
+    "channel_dim=-1": [
+        "aten.conv2d.default",
+        "aten._prelu_kernel.default",
+        "aten.conv2d.default",
+        "aten.leaky_relu.default",
+    ],
+    "element-wise": [
+        "aten.conv2d.default",
+        "aten._prelu_kernel.default",
+        "aten.conv2d.default",
+        "aten.leaky_relu.default",
+    ],
+}
+
+_LOADER = """
+import sys
+try:
+    import prelu
+except ImportError:
+    pass
+else:
+    raise SystemExit("prelu is importable in the loading process")
+import torch
+for name in sys.argv[1:]:
+    torch.save(torch.export.load(name + ".pt2").module()(torch.load(name + ".x")), name + ".out")
+"""
+
+
+def _export(variant: str) -> tuple[nn.Module, torch.Tensor, torch.export.ExportedProgram]:
+    torch.manual_seed(2)
+    model = _deploy_model(variant).eval()
+    _randomize_slopes(model)
+    x = torch.randn(2, 3, 6, 6)
+    return model, x, torch.export.export(model, (x.clone(),))
+
+
+@pytest.mark.parametrize("variant", list(DEPLOY_OPS))
+def test_exported_graph_op_list(variant):
+    _, _, exported = _export(variant)
+    assert [str(node.target) for node in exported.graph.nodes if node.op == "call_function"] == DEPLOY_OPS[variant]
+
+
+def test_saved_programs_run_where_prelu_is_not_installed(tmp_path):
+    expected = {}
+    for variant in DEPLOY_OPS:
+        model, x, exported = _export(variant)
+        name = str(tmp_path / variant)
+        torch.export.save(exported, name + ".pt2")
+        torch.save(x, name + ".x")
+        with torch.no_grad():
+            expected[name] = model(x.clone())
+    (tmp_path / "load.py").write_text(_LOADER)
+    # -I: isolated mode (no PYTHONPATH, no user site, no cwd); then every sys.path entry that
+    # provides prelu (the repo's src, put there by the venv's editable .pth) is dropped, and the
+    # loader checks that `import prelu` fails before it loads the programs.
+    code = (
+        "import os, sys; sys.path = [p for p in sys.path if not os.path.exists(os.path.join(p, 'prelu'))]; "
+        "sys.argv = sys.argv[1:]; exec(open(sys.argv[0]).read())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(tmp_path / "load.py"), *expected],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, wanted in expected.items():
+        torch.testing.assert_close(torch.load(name + ".out"), wanted, rtol=0, atol=0)

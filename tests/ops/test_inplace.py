@@ -192,6 +192,33 @@ def test_overlapping_input_is_refused_before_writing():
     assert torch.equal(base, before)
 
 
+@pytest.mark.parametrize(
+    ("size", "stride"),
+    [((3, 3), (1, 1)), ((4, 3), (2, 1)), ((2, 3, 4), (4, 1, 2))],  # torch says "too hard to tell" for each
+)
+@pytest.mark.parametrize("op", ["prelu", "leaky_relu"])
+def test_overlapping_as_strided_input_is_refused_before_writing(size, stride, op):
+    base = torch.randn(64)
+    view = base.as_strided(size, stride)
+    assert torch._debug_has_internal_overlap(view) == 2
+    before = base.clone()
+    with pytest.raises(RuntimeError, match=r"may refer to a single memory location .*as_strided"):
+        if op == "prelu":
+            prelu.prelu(view, torch.tensor([0.25]), inplace=True)
+        else:
+            prelu.leaky_relu(view, 0.1, inplace=True)
+    assert torch.equal(base, before)
+
+
+@pytest.mark.parametrize(("size", "stride"), [((3, 2), (1, 3)), ((4, 6, 9, 9), (972, 162, 18, 2))])
+def test_non_overlapping_as_strided_input_is_accepted(size, stride):
+    base = torch.randn(4000)
+    view = base.as_strided(size, stride)
+    expected = torch.nn.functional.prelu(view, torch.tensor([0.25]))
+    assert prelu.prelu(view, torch.tensor([0.25]), inplace=True) is view
+    assert torch.equal(view, expected)
+
+
 def test_input_autograd_still_needs_gives_torchs_error():
     a = torch.randn(3, 4, requires_grad=True)
     x = a.exp()  # exp saves its output for backward

@@ -14,7 +14,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 
-from prelu.bench import e2e, memory, merge, monitor_overhead, run
+from prelu.bench import compile_step, e2e, memory, merge, monitor_overhead, run
 from prelu.bench.output import UsageError
 from prelu.bench.results import CSV_NAME, MARKDOWN_NAME, PNG_NAME
 
@@ -46,6 +46,12 @@ MODES: tuple[Mode, ...] = (
         "training-step time of five model families per activation, as ratios to ReLU",
         e2e.add_arguments,
         e2e.run_command,
+    ),
+    Mode(
+        "compile",
+        "torch.compile training step of prelu models against nn.PReLU and ReLU, interleaved",
+        compile_step.add_arguments,
+        compile_step.command,
     ),
 )
 """Every mode, in the order ``--help`` lists them. Adding a mode: a module and a line here."""

@@ -2,7 +2,8 @@
 
 Owns terminal output only; imports nothing from :mod:`prelu`. The progress bar goes to stderr and
 is drawn only on a terminal; a one-line note per finished run goes to stderr either way, so a log
-file shows the experiment advancing. Tables go to stdout.
+file shows the experiment advancing. Tables go to stdout. Text is printed as text: a ``[`` in a
+model or layer name is not read as rich markup.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Any
 
 
 class Progress:
@@ -19,8 +21,8 @@ class Progress:
         self.enabled = bar
         self.notes = notes
         self.total = total
-        self._progress = None
-        self._task = None
+        self._progress: Any = None
+        self._task: Any = None
 
     def __enter__(self) -> Progress:
         if not self.enabled:
@@ -51,6 +53,7 @@ class Progress:
             self._progress.update(self._task, description=text)
 
     def advance(self, epochs: int = 1) -> None:
+        """Move the bar on by ``epochs``."""
         if self._progress is not None:
             self._progress.update(self._task, advance=epochs)
 
@@ -76,10 +79,14 @@ def print_table(
     """A rich table on stdout (plain columns when stdout is not a terminal)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=Text(title), title_justify="left", show_lines=False)
     for index, header in enumerate(headers):
-        table.add_column(header, justify="right" if index < len(right) and right[index] else "left", overflow="fold")
+        if index < len(right) and right[index]:
+            table.add_column(Text(header), justify="right", overflow="fold")
+        else:
+            table.add_column(Text(header), justify="left", overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(str(cell)) for cell in row))
     Console(width=max(Console().width, 160) if not sys.stdout.isatty() else None).print(table)

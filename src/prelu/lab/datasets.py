@@ -150,7 +150,8 @@ def load(name: str, *, data_dir: str | Path | None = None, limit: int | None = N
     elif name in SYNTHETIC:
         data = _synthetic(name)
     else:
-        data = _folder(name, Path(data_dir))  # type: ignore[arg-type]
+        assert data_dir is not None  # check() refused a folder dataset without one
+        data = _folder(name, Path(data_dir))
     if limit is not None:
         data = Dataset(
             data.name,
@@ -164,7 +165,9 @@ def load(name: str, *, data_dir: str | Path | None = None, limit: int | None = N
     return data
 
 
-def _tensors(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> tuple[Tensor, ...]:
+def _tensors(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return (
         torch.as_tensor(np.ascontiguousarray(x_train), dtype=torch.float32),
         torch.as_tensor(np.asarray(y_train), dtype=torch.int64),

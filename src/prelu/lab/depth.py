@@ -1,9 +1,12 @@
 """``prelu depth``: a plain deep net with Xavier vs Kaiming init, ReLU and PReLU (He et al., Fig. 3).
 
-Owns the experiment's settings, the plain net (``layers`` Linear layers: ``layers - 1`` hidden
-ones of ``width`` units, each followed by the rectifier, then the classifier; no normalisation,
-no shortcut), the two initialisations, the signal measurement at init, the summary and the
-report's layout. Imports the lab's other modules and :mod:`prelu` (``init_model_``).
+Owns the experiment's settings (defaults and validation of
+:class:`~prelu.lab.settings.DepthSettings`), the plain net (``layers`` Linear
+layers: ``layers - 1`` hidden ones of ``width`` units, each followed by the rectifier, then the
+classifier; no normalisation, no shortcut), the two initialisations, the signal measurement at
+init and the :class:`Depth` experiment's hooks; its tables and report are in
+:mod:`prelu.lab.depth_report`. Imports the lab's other modules and :mod:`prelu`
+(``init_model_``, the activation registry, the rectifier modules).
 
 - ``xavier``: ``torch.nn.init.xavier_normal_`` (Var[w] = 2 / (fan_in + fan_out)), biases 0 —
   the variance of a ReLU net's signal halves at every layer.
@@ -13,24 +16,26 @@ report's layout. Imports the lab's other modules and :mod:`prelu` (``init_model_
 A run *trains* when its final train loss is below 0.9 x its loss before training
 (:data:`prelu.lab.claims.TRAINS_RATIO`); the report shows every loss curve.
 
->>> resolve({})["layers"], resolve({})["inits"]
-(30, ['xavier', 'kaiming'])
+>>> resolve({}).layers, resolve({}).inits
+(30, ('xavier', 'kaiming'))
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 import prelu
-from prelu.lab import claims as claims_module
-from prelu.lab import console, datasets, models, report, runs, train
-from prelu.lab.config import ConfigError, choice, merge, positive_int
-from prelu.lab.experiment import RunSpec, environment, execute, open_experiment
-from prelu.lab.summary import format_stat, has_slopes, summarize
+from prelu.lab import datasets, depth_report, models, train
+from prelu.lab.claims import depth_claims, trains
+from prelu.lab.config import ConfigError, choice, positive_int
+from prelu.lab.experiment import Experiment, Record, RunSpec
+from prelu.lab.runs import RunFolder
+from prelu.lab.settings import DepthSettings
+from prelu.lab.summary import summarize
 from prelu.nn.rectifiers import CONVERTIBLE_TYPES
 
 DATASETS = ("digits", "mnist1d")
@@ -52,43 +57,18 @@ DEFAULTS: dict[str, object] = {
     "slope_weight_decay": 0.0,
     "device": "cpu",
 }
-RUN_SET = ("activations", "inits", "seeds")
-# The defaults sit near the edge of stability: on one machine kaiming/prelu trained on 2 of 2
-# seeds, on a second machine of the same kind seed 0 diverged at epoch 22 (deterministically, both
-# backends). The report says so, and its table counts diverged runs per group with their epochs.
-STABILITY_NOTE = (
-    "At these defaults (lr 0.01, momentum 0.9, 30 epochs) a 30-layer net sits near the edge of stability: the same "
-    "run has trained on one machine and diverged (kaiming/prelu, seed 0, epoch 22) on another of the same kind, "
-    "because BLAS kernels and thread counts round differently. The 'diverged' column counts such runs per group; "
-    "the loss figure shows every seed. Fewer epochs or a smaller --lr move away from the edge."
-)
 SIGNAL_SAMPLES = 500
+MAX_SEEDS = 1000
 
 
-def resolve(options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> dict:
-    """Defaults, then a resumed folder's config, then ``options`` (see :func:`prelu.lab.config.merge`)."""
-    config = merge(DEFAULTS, options, stored, RUN_SET)
-    config["activations"] = [str(name).strip().lower() for name in config["activations"]]  # type: ignore[union-attr]
-    config["inits"] = [str(name).strip().lower() for name in config["inits"]]  # type: ignore[union-attr]
-    return config
-
-
-def settings_of(config: Mapping[str, object]) -> train.TrainSettings:
-    return train.settings_from_config(config, target_accuracy=1.0)  # depth reports losses; no accuracy target
-
-
-def build(config: Mapping[str, object], data: datasets.Dataset, init: str, activation: str, seed: int) -> nn.Module:
+def build(settings: DepthSettings, data: datasets.Dataset, init: str, activation: str, seed: int) -> nn.Module:
     """The plain net for (``init``, ``activation``, ``seed``), initialised."""
     torch.manual_seed(seed)
     features = 1
     for size in data.input_shape:
         features *= size
     model = models.MLP(
-        models.activation_factory(activation),
-        features,
-        data.num_classes,
-        int(config["width"]),
-        int(config["layers"]) - 1,  # type: ignore[call-overload]
+        models.activation_factory(activation), features, data.num_classes, settings.width, settings.layers - 1
     )
     if init == "kaiming":
         prelu.init_model_(model)
@@ -115,282 +95,88 @@ def input_stds(model: nn.Module, x: torch.Tensor) -> list[float]:
     return found
 
 
-def validate(config: Mapping[str, object], world_size: int = 1) -> tuple[datasets.Dataset, train.TrainSettings]:
+def validate(settings: DepthSettings, world_size: int = 1) -> tuple[datasets.Dataset, train.TrainSettings]:
     """Check every setting and load the data, writing nothing; :class:`ConfigError` otherwise."""
-    choice("dataset", str(config["dataset"]), DATASETS)
-    datasets.check(str(config["dataset"]))
-    for key in ("layers", "width", "seeds"):
-        positive_int(f"--{key}", config[key])
-    if int(config["layers"]) < 2:  # type: ignore[call-overload]
-        raise ConfigError(f"--layers must be >= 2 (hidden layers plus the classifier), got {config['layers']}")
-    if config["limit"] is not None:
-        positive_int("--limit", config["limit"])
-    for key, valid in (("activations", prelu.activation_names()), ("inits", INITS)):
-        values = config[key]
+    choice("dataset", settings.dataset, DATASETS)
+    datasets.check(settings.dataset)
+    positive_int("--layers", settings.layers, maximum=models.MAX_DEPTH)
+    positive_int("--width", settings.width)
+    positive_int("--seeds", settings.seeds, maximum=MAX_SEEDS)
+    if settings.layers < 2:
+        raise ConfigError(f"--layers must be >= 2 (hidden layers plus the classifier), got {settings.layers}")
+    if settings.limit is not None:
+        positive_int("--limit", settings.limit)
+    for key, values, valid in (
+        ("activations", settings.activations, prelu.activation_names()),
+        ("inits", settings.inits, INITS),
+    ):
         if not values:
             raise ConfigError(f"--{key} needs at least one name; valid choices: {', '.join(valid)}")
-        for value in values:  # type: ignore[union-attr]
+        for value in values:
             choice(key[:-1], value, valid)
-    settings = settings_of(config).validate()
-    if settings.batch_size % world_size:
-        raise ConfigError(f"--batch-size {settings.batch_size} must be divisible by the {world_size} processes")
-    data = datasets.load(str(config["dataset"]), limit=config["limit"])  # type: ignore[arg-type]
-    if settings.batch_size > len(data.y_train):
-        raise ConfigError(f"--batch-size {settings.batch_size} exceeds the {len(data.y_train)} training samples")
-    return data, settings
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--{key} lists a name twice: {', '.join(values)}")
+    training = settings.training().validate()
+    if training.batch_size % world_size:
+        raise ConfigError(f"--batch-size {training.batch_size} must be divisible by the {world_size} processes")
+    data = datasets.load(settings.dataset, limit=settings.limit)
+    if training.batch_size > len(data.y_train):
+        raise ConfigError(f"--batch-size {training.batch_size} exceeds the {len(data.y_train)} training samples")
+    models.check_size("mlp", data.input_shape, data.num_classes, width=settings.width, depth=settings.layers - 1)
+    return data, training
 
 
-def table_rows(summaries: Mapping[str, dict], groups: Mapping[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
-    """One row per init/activation: how many runs train, loss before and after, accuracy, dead units, slopes."""
-    headers = [
-        "init / activation",
-        "trains",
-        "train loss: start -> end",
-        "test acc %",
-        "dead units %",
-        "slopes: first / last layer",
-        "s / epoch",
-        "diverged",
-    ]
-    rows = []
-    for key, summary in summaries.items():
-        records = groups.get(key, [])
-        if not summary.get("runs"):
-            rows.append([key, "0/0", *["-"] * 6])
-            continue
-        learnable = [layer["slope"]["mean"] for layer in summary["layers"].values() if layer.get("learnable")]
-        slopes = f"{learnable[0]:.2f} / {learnable[-1]:.2f}" if learnable else "-"
-        rows.append(
-            [
-                key,
-                f"{sum(claims_module.trains(r) for r in records)}/{len(records)}",
-                f"{format_stat(summary['initial_train_loss'], 1, 3)} -> {format_stat(summary['train_loss'], 1, 3)}",
-                format_stat(summary["test_acc"], 100, 1),
-                format_stat(summary["dead_fraction"], 100, 1),
-                slopes,
-                format_stat(summary["seconds_per_epoch"], 1, 3),
-                f"{summary.get('diverged', 0)}/{summary['runs']}"
-                + "".join(f" (seed {r['seed']} at epoch {r['diverged']})" for r in records if r.get("diverged")),
-            ]
+class Depth(Experiment[DepthSettings]):
+    """``prelu depth`` as an :class:`~prelu.lab.experiment.Experiment`: one group per ``init/activation``."""
+
+    kind = "depth"
+    settings_type = DepthSettings
+    defaults = DEFAULTS
+    run_set = ("activations", "inits", "seeds")
+
+    @classmethod
+    def default_name(cls, settings: DepthSettings) -> str:
+        """``depth-<dataset>-<layers>``."""
+        return f"depth-{settings.dataset}-{settings.layers}"
+
+    def __init__(self, settings: DepthSettings, distributed: train.Distributed) -> None:
+        super().__init__(settings, distributed)
+        self.data, self.training = validate(settings, distributed.world_size)
+
+    def plan(self) -> list[RunSpec]:
+        return [RunSpec(key, seed) for seed in range(self.settings.seeds) for key in self.settings.groups()]
+
+    def train(self, spec: RunSpec, on_epoch: Callable[[int, dict[str, Any]], None]) -> Record:
+        init, activation = spec.group.split("/", 1)
+        model = build(self.settings, self.data, init, activation, spec.seed)
+        signal = input_stds(model, self.data.x_train[:SIGNAL_SAMPLES])
+        record = train.train_run(
+            model, self.data, self.training, spec.seed, distributed=self.distributed, on_epoch=on_epoch
         )
-    return headers, rows
-
-
-def _loss_figure(summaries: Mapping[str, dict], groups: Mapping[str, list[dict]], activations: list[str]) -> str:
-    """Train loss vs epoch, one panel per activation, Xavier vs Kaiming (thin: each seed; thick: mean)."""
-    figure, axes = report._axes(1, len(activations))
-    styles = {"xavier": ("#1f77b4", "--"), "kaiming": ("#d62728", "-")}
-    for ax, activation in zip(axes[0], activations, strict=True):
-        for init, (colour, line) in styles.items():
-            key = f"{init}/{activation}"
-            for record in groups.get(key, []):
-                epochs = [row["epoch"] for row in record["curve"]]
-                losses = [row["train_loss"] for row in record["curve"]]
-                ax.plot(epochs, losses, line, color=colour, alpha=0.35, lw=0.8)
-            summary = summaries.get(key, {})
-            if summary.get("runs"):
-                curve = summary["curve"]
-                ax.plot(curve["epoch"], curve["train_loss"]["mean"], line, color=colour, lw=2, label=init.capitalize())
-        ax.set_title(f"{report.label(activation)}: train loss")
-        ax.set_xlabel("epoch")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    figure.tight_layout()
-    return report.png(figure)
-
-
-def _signal_figure(groups: Mapping[str, list[dict]]) -> str:
-    """Std of each rectifier's input at init, per layer (log scale): Xavier shrinks, Kaiming holds."""
-    figure, axes = report._axes(1, 1, width=6.5)
-    ax = axes[0, 0]
-    for index, (key, records) in enumerate(groups.items()):
-        if not records:
-            continue
-        stds = records[0].get("init_input_std") or []
-        init, activation = key.split("/")
-        ax.plot(
-            range(1, len(stds) + 1),
-            stds,
-            "--" if init == "xavier" else "-",
-            color=report.color(activation, index),
-            label=f"{init} / {report.label(activation)} (seed {records[0]['seed']})",
-            lw=1.5,
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("rectifier layer")
-    ax.set_ylabel("std of its input at init")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    figure.tight_layout()
-    return report.png(figure)
-
-
-def _slope_depth_figure(summaries: Mapping[str, dict]) -> str | None:
-    """Final mean slope per layer (mean over seeds ± std), one line per init, for each PReLU variant."""
-    lines = [(key, s) for key, s in summaries.items() if has_slopes(s)]
-    if not lines:
-        return None
-    figure, axes = report._axes(1, 1, width=6.5)
-    ax = axes[0, 0]
-    for index, (key, summary) in enumerate(lines):
-        values = [layer["slope"] for layer in summary["layers"].values() if layer.get("learnable")]
-        means = [v["mean"] for v in values]
-        stds = [v["std"] or 0 for v in values]
-        ax.errorbar(
-            range(1, len(means) + 1),
-            means,
-            yerr=stds,
-            label=key,
-            capsize=2,
-            lw=1.3,
-            color=["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c"][index % 4],
-        )
-    ax.axhspan(0.6, 0.7, color="#d62728", alpha=0.07, lw=0)
-    ax.axhline(0.25, color="#999", lw=0.8, ls=":")
-    ax.set_xlabel("PReLU layer (input side first)")
-    ax.set_ylabel("learned slope (mean over units)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    figure.tight_layout()
-    return report.png(figure)
-
-
-def _report(
-    config: Mapping[str, object], data: datasets.Dataset, results: dict, groups: Mapping[str, list[dict]]
-) -> str:
-    summaries = results["summary"]
-    activations: list[str] = config["activations"]  # type: ignore[assignment]
-    headers, rows = table_rows(summaries, groups)
-    status = "" if results["complete"] else f" <b>Incomplete: {results['finished']} of {results['expected']} runs.</b>"
-    sections = [
-        ("Claims", report.claims_table(results["claims"])),
-        (
-            "Summary (mean ± std over seeds)",
-            report.html_table(headers, rows, ["", "num", "num", "num", "num", "num", "num", "num"]),
-        ),
-        ("Train loss (cf. He et al., Fig. 3)", _loss_figure(summaries, groups, activations)),
-        ("Signal at init: std of each rectifier's input", _signal_figure(groups)),
-    ]
-    slopes = _slope_depth_figure(summaries)
-    if slopes:
-        sections.append(("Learned slopes by depth", slopes))
-    prelu_summaries = {key: s for key, s in summaries.items() if has_slopes(s)}
-    sections.append(("Learned slopes per layer (cf. He et al., Table 1)", report.slope_table(prelu_summaries)))
-    sections.append(("Dead units per layer (end of training)", report.dead_units_figure(summaries)))
-    histograms = report.histograms_figure(summaries)
-    if histograms:
-        sections.append(("Rectifier inputs at the end (all seeds pooled)", histograms))
-    intro = (
-        f"{data.description}; plain net of {config['layers']} Linear layers ({int(config['layers']) - 1} hidden x "  # type: ignore[call-overload]
-        f"{config['width']} units, no normalisation); {config['seeds']} seed(s) x {config['epochs']} epochs, batch "
-        f"{config['batch_size']}, {config['optimizer']} lr {config['lr']} momentum {config['momentum']}, weight decay "
-        f"{config['weight_decay']} (slopes {config['slope_weight_decay']}). A run trains iff its final train loss < "
-        f"{claims_module.TRAINS_RATIO} x its initial one. {STABILITY_NOTE}" + status
-    )
-    return report.page(f"prelu depth: {config['layers']} layers on {config['dataset']}", sections, intro)
-
-
-def default_name(config: Mapping[str, object]) -> str:
-    return f"depth-{config['dataset']}-{config['layers']}"
-
-
-def run(
-    *,
-    name: str | None = None,
-    out: str | Path = "runs",
-    resume: bool = False,
-    force: bool = False,
-    progress: bool = True,
-    quiet: bool = False,
-    on_run: Callable[[str, dict], None] | None = None,
-    **options: object,
-) -> dict:
-    """Run ``prelu depth`` with ``options`` (see :data:`DEFAULTS`) and return the results (as in
-    ``<out>/<name>/results.json``); validated before anything is written, as :func:`prelu.lab.compare.run`."""
-    distributed, config, folder = open_experiment(
-        options,
-        default_device=str(DEFAULTS["device"]),
-        resolve=resolve,
-        default_name=default_name,
-        out=out,
-        name=name,
-        resume=resume,
-        force=force,
-    )
-    data, settings = validate(config, distributed.world_size)
-    activations: list[str] = config["activations"]  # type: ignore[assignment]
-    inits: list[str] = config["inits"]  # type: ignore[assignment]
-    keys = [f"{init}/{activation}" for activation in activations for init in inits]
-    specs = [RunSpec(key, seed) for seed in range(int(config["seeds"])) for key in keys]  # type: ignore[call-overload]
-    if distributed.is_main:
-        folder.create({"experiment": "depth", **config}, force=force)
-
-    def train_one(spec: RunSpec, on_epoch: Callable[[int, dict], None]) -> dict:
-        init, activation = spec.group.split("/")
-        model = build(config, data, init, activation, spec.seed)
-        signal = input_stds(model, data.x_train[:SIGNAL_SAMPLES])
-        record = train.train_run(model, data, settings, spec.seed, distributed=distributed, on_epoch=on_epoch)
         return {"init": init, "activation": activation, "init_input_std": signal, **record}
 
-    results: dict = {}
+    def groups(self, records: Mapping[str, Record]) -> dict[str, list[Record]]:
+        """The finished runs of each ``init/activation``."""
+        return {key: [r for r in records.values() if r["group"] == key] for key in self.settings.groups()}
 
-    def finalize(records: dict[str, dict], final: bool) -> None:
-        groups = {key: [r for r in records.values() if r["group"] == key] for key in keys}
-        summaries = {key: summarize(group) for key, group in groups.items()}
-        results.clear()
-        results.update(
-            experiment="depth",
-            config=config,
-            complete=all(spec.run_id in records for spec in specs),
-            finished=sum(spec.run_id in records for spec in specs),
-            expected=len(specs),
-            environment=environment(distributed),
-            claims=claims_module.depth_claims(groups, summaries, activations),
-            summary=summaries,
-            runs=[
-                {
-                    "id": r["id"],
-                    "init": r["init"],
-                    "activation": r["activation"],
-                    "seed": r["seed"],
-                    "trains": claims_module.trains(r),
-                    "final": r["final"],
-                    "init_input_std": r["init_input_std"],
-                    "diverged": r["diverged"],
-                }
-                for r in records.values()
-            ],
-        )
-        runs.write_json(folder.results_path, results)
-        if final:
-            runs.write_text(folder.report_path, _report(config, data, results, groups))
+    def summarize(self, records: Mapping[str, Record]) -> dict[str, Any]:
+        return {key: summarize(group) for key, group in self.groups(records).items()}
 
-    execute(
-        folder,
-        specs,
-        settings.epochs,
-        train_one,
-        finalize,
-        distributed=distributed,
-        progress=progress and not quiet,
-        notes=not quiet,
-        on_run=on_run,
-    )
-    if distributed.is_main and not quiet:
-        groups = {key: [r for r in folder.finished().values() if r["group"] == key] for key in keys}
-        headers, rows = table_rows(results["summary"], groups)
-        console.print_table(
-            f"prelu depth: {config['layers']} layers on {config['dataset']}, {config['epochs']} epochs, "
-            "mean ± std over seeds",
-            headers,
-            rows,
-            right=[False, True, True, True, True, True, True, True],
-        )
-        console.print_table(
-            "claims",
-            ["claim", "our number", "verdict"],
-            [[c["claim"], c["number"], c.get("verdict_text", c["verdict"])] for c in results["claims"]],
-        )
-        print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
-    return results
+    def claims(self, records: Mapping[str, Record], summary: Mapping[str, Any]) -> list[dict[str, str]]:
+        return depth_claims(self.groups(records), summary, self.settings.activations)
+
+    def run_entry(self, record: Record) -> dict[str, Any]:
+        keys = ("id", "init", "activation", "seed", "final", "init_input_std", "diverged", "divergence")
+        entry = {key: record.get(key) for key in keys}
+        entry["trains"] = trains(record)
+        return entry
+
+    def report(self, results: Mapping[str, Any], records: Mapping[str, Record]) -> str:
+        return depth_report.page(self.settings, self.data.description, results, self.groups(records))
+
+    def print_results(self, results: Mapping[str, Any], records: Mapping[str, Record], folder: RunFolder) -> None:
+        depth_report.print_results(self.settings, results, self.groups(records), folder)
+
+
+resolve = Depth.resolve
+run = Depth.run

@@ -27,10 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from prelu.lab import claims as claims_module
-from prelu.lab import console, datasets, dying_report, runs, train
+from prelu.lab import console, datasets, dying_report, train
 from prelu.lab.compare import Builder
-from prelu.lab.config import ConfigError, choice, merge, positive_float, positive_int
-from prelu.lab.experiment import RunSpec, environment, execute, open_experiment
+from prelu.lab.config import ConfigError, choice, merge, positive_float, positive_int, typed
+from prelu.lab.experiment import environment
+from prelu.lab.files import write_json, write_text
+from prelu.lab.loop import RunSpec, execute
+from prelu.lab.runs import FORMAT
+from prelu.lab.settings import CompareSettings
+from prelu.lab.standalone import hold, prepare, single_process
 from prelu.lab.summary import summarize
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu")
@@ -98,31 +103,32 @@ def validate(config: Mapping[str, Any]) -> tuple[datasets.Dataset, Builder, trai
     for key in ("width", "depth", "limit"):
         if config[key] is not None:
             positive_int(f"--{key}", config[key])
-    settings = train.settings_from_config({**config, "lr": lrs[0]}, target_accuracy=1.0).validate()
+    # The model and its training as compare builds them (typed, checked field by field), at the first rate.
+    shared = ["epochs", "batch_size", "optimizer", "momentum", "weight_decay", "slope_weight_decay", "device"]
+    shared += ["dataset", "limit", "model", "width", "depth", "seeds", "init"]
+    values = {key: config[key] for key in shared}
+    values.update(lr=lrs[0], data_dir=None, activations=tuple(activations), target=1.0)
+    model_settings = typed(CompareSettings, values, source="prelu dying's settings")
+    settings = model_settings.training(target_accuracy=1.0).validate()
     data = datasets.load(str(config["dataset"]), limit=config["limit"])
     if settings.batch_size > len(data.y_train):
         raise ConfigError(f"--batch-size {settings.batch_size} exceeds the {len(data.y_train)} training samples")
-    return data, Builder(config, data), settings
+    return data, Builder(model_settings, data), settings
 
 
 def summarize_sweep(
     records: Mapping[str, dict[str, Any]], activations: list[str], lrs: list[float]
 ) -> dict[str, dict[str, Any]]:
-    """Per group: the summary of the runs that did not diverge, plus ``runs_all`` and ``diverged_rate``."""
+    """Per group: :func:`prelu.lab.summary.summarize` (``runs`` counts every run, ``diverged`` those that
+    diverged, whose numbers are missing), plus ``activation``, ``lr`` and ``diverged_rate``."""
     out = {}
     for activation in activations:
         for lr in lrs:
             key = group_key(activation, lr)
-            group = [r for r in records.values() if r["group"] == key]
-            kept = [r for r in group if not r.get("diverged")]
-            summary = summarize(kept)
-            summary.update(
-                activation=activation,
-                lr=lr,
-                runs_all=len(group),
-                diverged_runs=len(group) - len(kept),
-                diverged_rate=(len(group) - len(kept)) / len(group) if group else None,
-            )
+            summary = summarize([r for r in records.values() if r["group"] == key])
+            runs, diverged = summary["runs"], summary.get("diverged", 0)
+            rate = diverged / runs if runs else None
+            summary.update(activation=activation, lr=lr, diverged=diverged, diverged_rate=rate)
             out[key] = summary
     return out
 
@@ -190,25 +196,20 @@ def run(
     out: str | Path = "runs",
     resume: bool = False,
     force: bool = False,
+    wait: bool = False,
     progress: bool = True,
     quiet: bool = False,
     on_run: Callable[[str, dict[str, Any]], None] | None = None,
     **options: object,
 ) -> dict[str, Any]:
     """Run ``prelu dying`` with ``options`` (see :data:`DEFAULTS`) and return the results (as in
-    ``<out>/<name>/results.json``); validated before anything is written."""
-    distributed, config, folder = open_experiment(
-        options,
-        default_device=str(DEFAULTS["device"]),
-        resolve=resolve,
-        default_name=default_name,
-        out=out,
-        name=name,
-        resume=resume,
-        force=force,
+    ``<out>/<name>/results.json``); validated before anything is written. Not on the Experiment
+    protocol: the run folder's rules come from :mod:`prelu.lab.standalone` (one process only)."""
+    choice("device", str(options.get("device") or DEFAULTS["device"]), train.DEVICES)
+    distributed = single_process("dying", str(options.get("device") or DEFAULTS["device"]))
+    config, folder = prepare(
+        "dying", options, resolve=resolve, default_name=default_name, out=out, name=name, resume=resume, force=force
     )
-    if distributed.active:
-        raise ConfigError("prelu dying runs in one process; start it without torchrun")
     data, builder, settings = validate(config)
     activations: list[str] = config["activations"]
     lrs: list[float] = config["lrs"]
@@ -218,7 +219,6 @@ def run(
         for lr in lrs
         for activation in activations
     ]
-    folder.create({"experiment": "dying", **config}, force=force)
 
     def train_one(spec: RunSpec, on_epoch: Callable[[int, dict[str, Any]], None]) -> dict[str, Any]:
         activation, lr = spec.group.split("@")
@@ -233,6 +233,7 @@ def run(
         results.clear()
         results.update(
             experiment="dying",
+            format=FORMAT,
             config=config,
             complete=all(spec.run_id in records for spec in specs),
             finished=sum(spec.run_id in records for spec in specs),
@@ -245,21 +246,22 @@ def run(
                 for r in records.values()
             ],
         )
-        runs.write_json(folder.results_path, results)
+        write_json(folder.results_path, results)
         if final:
-            runs.write_text(folder.report_path, dying_report.page(config, data.description, results))
+            write_text(folder.report_path, dying_report.page(config, data.description, results))
 
-    execute(
-        folder,
-        specs,
-        settings.epochs,
-        train_one,
-        finalize,
-        distributed=distributed,
-        progress=progress and not quiet,
-        notes=not quiet,
-        on_run=on_run,
-    )
+    with hold(folder, "dying", config, resume=resume, force=force, wait=wait):
+        execute(
+            folder,
+            specs,
+            settings.epochs,
+            train_one,
+            finalize,
+            distributed=distributed,
+            progress=progress and not quiet,
+            notes=not quiet,
+            on_run=on_run,
+        )
     if not quiet:
         headers, rows = dying_report.table_rows(results["summary"])
         console.print_table(

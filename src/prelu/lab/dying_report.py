@@ -23,8 +23,8 @@ def table_rows(summaries: Mapping[str, dict[str, Any]]) -> tuple[list[str], list
             [
                 str(summary["activation"]),
                 f"{summary['lr']:g}",
-                str(summary["runs_all"]),
-                f"{summary['diverged_runs']}/{summary['runs_all']}",
+                str(summary["runs"]),
+                f"{summary['diverged']}/{summary['runs']}",
                 format_stat(summary.get("dead_fraction"), 100, 1) if summary.get("runs") else "-",
                 format_stat(summary.get("test_acc"), 100, 1) if summary.get("runs") else "-",
                 format_stat(summary.get("train_loss"), 1, 3) if summary.get("runs") else "-",

@@ -1,141 +1,128 @@
-"""The loop both experiments share: train every (group, seed) run that has not finished, save each
-one as it finishes, keep the summary current, and finish cleanly on Ctrl-C.
+"""The :class:`Experiment` protocol and :func:`run`, the one driver every experiment goes through.
 
-Owns the order of the runs, skipping finished ones (``--resume``), the per-run callback and the
-interrupt path; imports :mod:`prelu.lab.runs`, :mod:`prelu.lab.train` and
-:mod:`prelu.lab.console`. :mod:`prelu.lab.compare` and :mod:`prelu.lab.depth` say what a run is
-and what the results look like.
+Owns the eight steps every experiment shares, in this order: settings (:meth:`Experiment.resolve`)
+-> validate (the experiment's constructor: data loaded, models tried, nothing written) -> open
+the run folder (checked, locked, made) -> plan the runs (:meth:`Experiment.plan`) -> execute or
+resume them (:meth:`Experiment.train`, each saved as it finishes; see :mod:`prelu.lab.loop`) ->
+summarize -> claims -> report. Imports :mod:`prelu` (its version), :mod:`prelu.lab.config`,
+:mod:`prelu.lab.files`, :mod:`prelu.lab.loop`, :mod:`prelu.lab.runs` and :mod:`prelu.lab.train`.
+
+An experiment is a subclass of :class:`Experiment` (see :mod:`prelu.lab` for a walk-through);
+everything it does not say (the folder, the lock, resume, Ctrl-C and SIGTERM, results.json's
+frame, the format version, distributed set-up) happens here, alike for all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import abc
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
 import prelu
-from prelu.lab.config import ConfigError, choice
-from prelu.lab.console import Progress
-from prelu.lab.runs import RunFolder
-from prelu.lab.train import DEVICES, Distributed, broadcast, distributed_from_env
+from prelu.lab.config import ConfigError, as_dict, choice, merge, typed
+from prelu.lab.files import write_json, write_text
+from prelu.lab.lock import FolderLock
+from prelu.lab.loop import Record, RunSpec, execute
+from prelu.lab.runs import FORMAT, RunFolder, folder_path
+from prelu.lab.train import DEVICES, Distributed, TrainSettings, broadcast, distributed_from_env
 
-CURVE_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc",
-    "running_loss",
-    "dead_fraction",
-    "negative_fraction",
-    "seconds",
-)
+__all__ = ["Experiment", "Record", "RunSpec", "run"]
+
+S = TypeVar("S")
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run: ``group`` (an activation, or ``init/activation``) trained with ``seed``."""
+class Experiment(abc.ABC, Generic[S]):
+    """One kind of experiment: its settings type ``S`` (a frozen dataclass), its runs, its summary,
+    claims and report. The driver (:func:`run`) calls the hooks in the order they are listed.
 
-    group: str
-    seed: int
+    Class attributes: ``kind`` (the command, also written into config.json: a folder made by one
+    kind is never resumed by another), ``settings_type`` (``S`` itself), ``defaults`` (every
+    option and its default, None = decided in :meth:`complete`; the CLI's flags are these keys),
+    ``run_set`` (the options that say which runs to do, allowed to grow on ``--resume``; every
+    other stored setting is fixed). The constructor sets ``training``, how every run trains.
+    """
+
+    kind: ClassVar[str]
+    settings_type: ClassVar[type[Any]]
+    defaults: ClassVar[Mapping[str, object]]
+    run_set: ClassVar[tuple[str, ...]] = ("seeds",)
+    training: TrainSettings
+
+    @classmethod
+    def resolve(cls, options: Mapping[str, object], stored: Mapping[str, object] | None = None) -> S:
+        """Step 1. The typed settings: ``defaults``, then a resumed folder's ``stored`` config, then
+        the ``options`` given (None = not given; see :func:`prelu.lab.config.merge`), names in
+        lists lower-cased, :meth:`complete`, each value's type checked (:func:`~prelu.lab.config.typed`)."""
+        config = merge(cls.defaults, options, stored, cls.run_set)
+        for key, value in config.items():
+            if isinstance(value, (list, tuple)):  # --activations PReLU: names are matched without case
+                config[key] = [item.strip().lower() if isinstance(item, str) else item for item in value]
+        source = "the settings" if stored is None else "the resumed folder's config.json"
+        settings: S = typed(cls.settings_type, cls.complete(config), source=source)
+        return settings
+
+    @classmethod
+    def complete(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Fill in the settings whose default depends on others (None in ``defaults``)."""
+        return config
+
+    @classmethod
+    @abc.abstractmethod
+    def default_name(cls, settings: S) -> str:
+        """The run folder's name when ``--name`` is not given (one safe folder name)."""
+
+    @classmethod
+    def run(cls, **arguments: Any) -> dict[str, Any]:
+        """:func:`run` this experiment: ``name``, ``out``, ``resume``, ``force``, ``wait``,
+        ``progress``, ``quiet``, ``on_run`` and the options of ``defaults`` (None = the default)."""
+        return run(cls, **arguments)
+
+    def __init__(self, settings: S, distributed: Distributed) -> None:
+        """Step 2. Check every setting, load the data, try the models, set ``training``; write
+        nothing (a :class:`~prelu.lab.config.ConfigError` says what is wrong)."""
+        self.settings = settings
+        self.distributed = distributed
 
     @property
-    def run_id(self) -> str:
-        """The file stem of the run: ``prelu-seed0``, ``kaiming-relu-seed1``."""
-        return f"{self.group.replace('/', '-')}-seed{self.seed}"
+    def epochs(self) -> int:
+        """Epochs per run (the progress bar's unit)."""
+        return self.training.epochs
+
+    @abc.abstractmethod
+    def plan(self) -> list[RunSpec]:
+        """Step 4. Every run, in the order they train."""
+
+    @abc.abstractmethod
+    def train(self, spec: RunSpec, on_epoch: Callable[[int, dict[str, Any]], None]) -> Record:
+        """Step 5. Train one run; its record (JSON-ready; :func:`prelu.lab.train.train_run` makes most of it).
+        The driver adds ``id`` and ``group``."""
+
+    @abc.abstractmethod
+    def summarize(self, records: Mapping[str, Record]) -> dict[str, Any]:
+        """Step 6. One summary per group (:func:`prelu.lab.summary.summarize`), from the finished runs by id."""
+
+    @abc.abstractmethod
+    def claims(self, records: Mapping[str, Record], summary: Mapping[str, Any]) -> list[dict[str, str]]:
+        """Step 7. The claims checked against the numbers (:mod:`prelu.lab.claims`)."""
+
+    def run_entry(self, record: Record) -> dict[str, Any]:
+        """One run's line in results.json's ``runs`` (its record without the curves)."""
+        keys = ("id", "group", "seed", "final", "diverged", "divergence")
+        return {key: record.get(key) for key in keys}
+
+    @abc.abstractmethod
+    def report(self, results: Mapping[str, Any], records: Mapping[str, Record]) -> str:
+        """Step 8. report.html (every string from settings, models or data escaped: :mod:`prelu.lab.report`)."""
+
+    @abc.abstractmethod
+    def print_results(self, results: Mapping[str, Any], records: Mapping[str, Record], folder: RunFolder) -> None:
+        """The tables on stdout when the run ends (not with ``quiet``)."""
 
 
-def curve_rows(record: Mapping[str, object]) -> tuple[list[dict], list[str]]:
-    """The record's curve flattened for CSV (one ``slope:<layer>`` column per PReLU layer) and its columns."""
-    layers: list[str] = []
-    rows = []
-    for row in record["curve"]:  # type: ignore[union-attr]
-        flat = {key: value for key, value in row.items() if key != "slopes"}
-        for layer, slope in row.get("slopes", {}).items():
-            if layer not in layers:
-                layers.append(layer)
-            flat[f"slope:{layer}"] = slope
-        rows.append(flat)
-    return rows, [*CURVE_COLUMNS, *(f"slope:{layer}" for layer in layers)]
-
-
-def execute(
-    folder: RunFolder,
-    specs: Sequence[RunSpec],
-    epochs: int,
-    train_one: Callable[[RunSpec, Callable[[int, dict], None]], dict],
-    finalize: Callable[[dict[str, dict], bool], None],
-    *,
-    distributed: Distributed,
-    progress: bool = True,
-    notes: bool = True,
-    on_run: Callable[[str, dict], None] | None = None,
-) -> dict[str, dict]:
-    """Train every spec without a saved run, in order; returns every record (old and new) by run id.
-
-    After each run: (rank 0) its files are written atomically, ``finalize(records, False)``
-    rewrites the summary, a line is printed, then ``on_run(run_id, record)`` is called (every rank).
-    At the end, or on KeyboardInterrupt (re-raised), ``finalize(records, True)`` writes the report.
-    """
-    saved = folder.finished() if distributed.is_main else None
-    saved_ids = broadcast(sorted(saved) if saved is not None else None, distributed)
-    wanted = {spec.run_id for spec in specs}
-    records = {run_id: record for run_id, record in (saved or {}).items() if run_id in wanted}
-    todo = [spec for spec in specs if spec.run_id not in set(saved_ids)]  # type: ignore[arg-type]
-    with Progress(len(todo) * epochs, bar=distributed.is_main and progress, notes=distributed.is_main and notes) as bar:
-        if records:
-            bar.note(f"resuming {folder.path}: {len(records)} finished run(s) kept, {len(todo)} to go")
-        try:
-            for number, spec in enumerate(todo, start=1):
-                bar.describe(f"{spec.group} seed {spec.seed} ({number}/{len(todo)})")
-
-                def on_epoch(epoch: int, row: dict) -> None:
-                    if epoch > 0:
-                        bar.advance()
-
-                record = train_one(spec, on_epoch)
-                record = {"id": spec.run_id, "group": spec.group, **record}
-                if distributed.is_main:
-                    rows, columns = curve_rows(record)
-                    folder.save_run(spec.run_id, record, rows, columns)
-                records[spec.run_id] = record
-                if distributed.is_main:
-                    finalize(records, False)
-                    final = record["final"]
-                    bar.note(
-                        f"finished {spec.run_id}: test acc {100 * final['test_acc']:.1f} %, dead "
-                        f"{100 * (final['dead_fraction'] or 0):.1f} %, {final['seconds_per_epoch'] or 0:.3f} s/epoch"
-                    )
-                if on_run is not None:
-                    on_run(spec.run_id, record)
-        except KeyboardInterrupt:
-            if distributed.is_main:
-                bar.note(f"interrupted: {len(records)} finished run(s) kept in {folder.path}; --resume continues")
-                finalize(records, True)
-            raise
-    if distributed.is_main:
-        finalize(records, True)
-    return records
-
-
-def prepare(folder: RunFolder, *, resume: bool, force: bool, distributed: Distributed) -> dict | None:
-    """Rank 0 decides what may happen to the folder (:meth:`RunFolder.check`), every rank learns it;
-    returns the stored config to resume from. Writes nothing."""
-    error, stored = None, None
-    if distributed.is_main:
-        try:
-            stored = folder.check(resume=resume, force=force)
-        except ConfigError as problem:
-            error = str(problem)
-    error, stored = broadcast((error, stored), distributed)  # type: ignore[misc]
-    if error:
-        raise ConfigError(error)
-    return stored
-
-
-def environment(distributed: Distributed) -> dict:
+def environment(distributed: Distributed) -> dict[str, Any]:
     """Versions, threads and processes, for results.json."""
     return {
         "torch": torch.__version__,
@@ -146,29 +133,100 @@ def environment(distributed: Distributed) -> dict:
     }
 
 
-Resolve = Callable[..., dict]
+def _on_rank_zero(distributed: Distributed, step: Callable[[], Any]) -> Any:
+    """``step()`` on rank 0, its result (or its ConfigError) on every rank."""
+    error, value = None, None
+    if distributed.is_main:
+        try:
+            value = step()
+        except ConfigError as problem:
+            error = str(problem)
+    error, value = broadcast((error, value), distributed)
+    if error:
+        raise ConfigError(error)
+    return value
 
 
-def open_experiment(
-    options: Mapping[str, object],
+def run(
+    experiment_type: type[Experiment[S]],
     *,
-    default_device: str,
-    resolve: Resolve,
-    default_name: Callable[[Mapping[str, object]], str],
-    out: str | Path,
-    name: str | None,
-    resume: bool,
-    force: bool,
-) -> tuple[Distributed, dict, RunFolder]:
-    """The set-up both experiments share: check the device, join the process group (under
-    torchrun), resolve the config, and decide what may happen to the run folder, taking a resumed
-    folder's stored settings into account. Writes nothing."""
-    device = str(options.get("device") or default_device)
+    name: str | None = None,
+    out: str | Path = "runs",
+    resume: bool = False,
+    force: bool = False,
+    wait: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+    on_run: Callable[[str, Record], None] | None = None,
+    **options: object,
+) -> dict[str, Any]:
+    """Run one experiment of ``experiment_type`` with ``options`` and return its results (as written
+    to ``<out>/<name>/results.json``).
+
+    Everything is validated before the run folder is touched (:class:`ConfigError` otherwise). The
+    folder is locked while the experiment runs (``wait``: wait for another writer instead of being
+    refused). ``on_run(run_id, record)`` is called after each finished run is saved. Under
+    ``torchrun`` the runs train with DistributedDataParallel and only rank 0 writes or prints.
+    """
+    device = str(options.get("device") or experiment_type.defaults["device"])
     choice("device", device, DEVICES)
     distributed = distributed_from_env(device)
-    config = resolve(options)
-    folder = RunFolder(Path(out) / (name or default_name(config)))
-    stored = prepare(folder, resume=resume, force=force, distributed=distributed)
+    settings = experiment_type.resolve(options)
+    folder = RunFolder(folder_path(out, experiment_type.default_name(settings) if name is None else name))
+    kind = experiment_type.kind
+    stored = _on_rank_zero(distributed, lambda: folder.check(kind=kind, resume=resume, force=force))
     if stored is not None:
-        config = resolve(options, stored)
-    return distributed, config, folder
+        fields = {key: stored[key] for key in experiment_type.defaults if key in stored}
+        typed(experiment_type.settings_type, fields, source=str(folder.config_path))  # a wrongly shaped file
+        settings = experiment_type.resolve(options, stored)
+    experiment = experiment_type(settings, distributed)
+    specs = experiment.plan()
+
+    held: list[FolderLock] = []  # rank 0's lock, released when the experiment ends however it ends
+
+    def open_folder() -> None:
+        lock = folder.lock(wait=wait)
+        held.append(lock)
+        folder.check(kind=kind, resume=resume, force=force)  # again, now that no one else can write it
+        folder.create(kind, as_dict(settings), force=force)
+
+    results: dict[str, Any] = {}
+
+    def finalize(records: dict[str, Record], final: bool) -> None:
+        summary = experiment.summarize(records)
+        results.clear()
+        results.update(
+            experiment=kind,
+            format=FORMAT,
+            config=as_dict(settings),
+            complete=all(spec.run_id in records for spec in specs),
+            finished=sum(spec.run_id in records for spec in specs),
+            expected=len(specs),
+            environment=environment(distributed),
+            claims=experiment.claims(records, summary),
+            summary=summary,
+            runs=[experiment.run_entry(record) for record in records.values()],
+        )
+        write_json(folder.results_path, results)
+        if final:
+            write_text(folder.report_path, experiment.report(results, records))
+
+    try:
+        _on_rank_zero(distributed, open_folder)
+        records = execute(
+            folder,
+            specs,
+            experiment.epochs,
+            experiment.train,
+            finalize,
+            distributed=distributed,
+            progress=progress and not quiet,
+            notes=not quiet,
+            on_run=on_run,
+        )
+    finally:
+        for lock in held:
+            lock.release()
+    if distributed.is_main and not quiet:
+        experiment.print_results(results, records, folder)
+    return results

@@ -23,11 +23,16 @@ from typing import Any
 
 import torch
 
-from prelu.lab import gan_report, paired, runs
+from prelu._io.jsonio import strict_json as strict
+from prelu.lab import gan_report, paired
 from prelu.lab.config import ConfigError, choice, merge, positive_float, positive_int
 from prelu.lab.console import Progress, print_table
-from prelu.lab.experiment import RunSpec, environment, open_experiment
+from prelu.lab.experiment import environment
+from prelu.lab.files import write_json, write_text
 from prelu.lab.gan_train import GanSettings, digits_data, ring_metrics, train_gan
+from prelu.lab.loop import RunSpec
+from prelu.lab.runs import FORMAT
+from prelu.lab.standalone import hold, prepare, single_process
 from prelu.lab.summary import stat
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu")
@@ -91,20 +96,20 @@ def settings_of(config: Mapping[str, Any]) -> GanSettings:
 
 def summarize_gan(records: Mapping[str, dict[str, Any]], activations: list[str]) -> dict[str, dict[str, Any]]:
     """Per activation: runs, seeds, diverged count and rate, and mean ± std of every final metric
-    and of every curve point, over the runs that did not diverge."""
+    and of every curve point. As :func:`prelu.lab.summary.summarize` does, ``runs`` and ``seeds`` count
+    every run and a diverged run's numbers are missing (None), so paired differences drop its seed."""
     out: dict[str, dict[str, Any]] = {}
     for name in activations:
         group = sorted((r for r in records.values() if r["group"] == name), key=lambda r: r["seed"])
         kept = [r for r in group if not r.get("diverged")]
         summary: dict[str, Any] = {
-            "runs": len(kept),
-            "runs_all": len(group),
-            "seeds": [r["seed"] for r in kept],
-            "diverged_runs": len(group) - len(kept),
+            "runs": len(group),
+            "seeds": [r["seed"] for r in group],
+            "diverged": len(group) - len(kept),
             "diverged_rate": (len(group) - len(kept)) / len(group) if group else None,
         }
         for key in METRICS:
-            summary[key] = stat(r["final"].get(key) for r in kept)
+            summary[key] = stat(None if r.get("diverged") else r["final"].get(key) for r in group)
         if kept:
             length = min(len(r["curve"]) for r in kept)
             summary["curve"] = {"step": [kept[0]["curve"][i]["step"] for i in range(length)]}
@@ -129,7 +134,7 @@ def gan_claims(summaries: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     text = gan_report.mean_text
     parts = []
     for name, summary in summaries.items():
-        diverged = f"{summary['diverged_runs']}/{summary['runs_all']} diverged"
+        diverged = f"{summary['diverged']}/{summary['runs']} diverged"
         parts.append(
             f"{name}: modes {text(summary['modes'], 1)}, high-quality {text(summary['high_quality'], 100)} %, "
             f"quality {text(summary['quality'], 1, 3)}, grad to G {text(summary['grad_norm'], 1, 3)}, "
@@ -153,46 +158,51 @@ def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> dict[
     return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": word, "verdict_text": verdict}
 
 
+def _is_gan_record(value: object) -> bool:
+    """Whether a run file holds a finished GAN run (what :func:`train_gan` returns, with its id)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("final"), dict)
+        and isinstance(value.get("curve"), list)
+        and bool(value["curve"])
+        and isinstance(value.get("seed"), int)
+        and isinstance(value.get("group"), str)
+    )
+
+
 def run(
     *,
     name: str | None = None,
     out: str | Path = "runs",
     resume: bool = False,
     force: bool = False,
+    wait: bool = False,
     progress: bool = True,
     quiet: bool = False,
     on_run: Callable[[str, dict[str, Any]], None] | None = None,
     **options: object,
 ) -> dict[str, Any]:
     """Run ``prelu gan`` with ``options`` (see :data:`DEFAULTS`) and return the results (as in
-    ``<out>/<name>/results.json``); validated before anything is written."""
-    distributed, config, folder = open_experiment(
-        options,
-        default_device=str(DEFAULTS["device"]),
-        resolve=resolve,
-        default_name=default_name,
-        out=out,
-        name=name,
-        resume=resume,
-        force=force,
+    ``<out>/<name>/results.json``); validated before anything is written. Not on the Experiment
+    protocol: the run folder's rules come from :mod:`prelu.lab.standalone` (one process only)."""
+    choice("device", str(options.get("device") or DEFAULTS["device"]), ("cpu",))
+    distributed = single_process("gan")
+    config, folder = prepare(
+        "gan", options, resolve=resolve, default_name=default_name, out=out, name=name, resume=resume, force=force
     )
-    if distributed.active:
-        raise ConfigError("prelu gan runs in one process; start it without torchrun")
     settings = settings_of(config)
     real, metrics = digits_data() if settings.data == "digits" else (None, ring_metrics)
     activations: list[str] = config["activations"]
     specs = [RunSpec(activation, seed) for seed in range(int(config["seeds"])) for activation in activations]
-    folder.create({"experiment": "gan", **config}, force=force)
-
-    records = {run_id: r for run_id, r in folder.finished().items() if run_id in {s.run_id for s in specs}}
-    todo = [spec for spec in specs if spec.run_id not in records]
     results: dict[str, Any] = {}
+    records: dict[str, dict[str, Any]] = {}
 
     def finalize(final: bool) -> None:
         summaries = summarize_gan(records, activations)
         results.clear()
         results.update(
             experiment="gan",
+            format=FORMAT,
             config=config,
             complete=len(records) == len(specs),
             finished=len(records),
@@ -202,36 +212,46 @@ def run(
             summary=summaries,
             runs=[{k: r[k] for k in ("id", "group", "seed", "final", "diverged", "seconds")} for r in records.values()],
         )
-        runs.write_json(folder.results_path, results)
+        write_json(folder.results_path, results)
         if final:
-            runs.write_text(folder.report_path, gan_report.page(config, results, records))
+            write_text(folder.report_path, gan_report.page(config, results, records))
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(int(config["threads"]))
-    try:
-        with Progress(len(todo) * settings.steps, bar=progress and not quiet, notes=not quiet) as bar:
-            try:
-                for number, spec in enumerate(todo, start=1):
-                    bar.describe(f"{spec.group} seed {spec.seed} ({number}/{len(todo)})")
-                    record = train_gan(settings, spec.group, spec.seed, real, metrics, on_step=lambda _: bar.advance())
-                    record = {"id": spec.run_id, "group": spec.group, **record}
-                    folder.save_run(spec.run_id, record, record["curve"], ["step", *METRICS, "d_loss", "g_loss"])
-                    records[spec.run_id] = record
-                    finalize(False)
-                    final = record["final"]
-                    state = (
-                        f"diverged at step {record['diverged']}" if record["diverged"] else f"modes {final['modes']}"
-                    )
-                    bar.note(f"finished {spec.run_id}: {state}, {record['seconds']:.1f} s")
-                    if on_run is not None:
-                        on_run(spec.run_id, record)
-            except KeyboardInterrupt:
-                bar.note(f"interrupted: {len(records)} finished run(s) kept in {folder.path}; --resume continues")
-                finalize(True)
-                raise
-    finally:
-        torch.set_num_threads(threads)
-    finalize(True)
+    with hold(folder, "gan", config, resume=resume, force=force, wait=wait):
+        wanted = {spec.run_id for spec in specs}
+        records.update({i: r for i, r in folder.finished(_is_gan_record).items() if i in wanted})
+        todo = [spec for spec in specs if spec.run_id not in records]
+        torch.set_num_threads(int(config["threads"]))
+        try:
+            with Progress(len(todo) * settings.steps, bar=progress and not quiet, notes=not quiet) as bar:
+                for problem in folder.problems:
+                    bar.note(problem)
+                try:
+                    for number, spec in enumerate(todo, start=1):
+                        bar.describe(f"{spec.group} seed {spec.seed} ({number}/{len(todo)})")
+                        record = train_gan(
+                            settings, spec.group, spec.seed, real, metrics, on_step=lambda _: bar.advance()
+                        )
+                        record = strict({"id": spec.run_id, "group": spec.group, **record})
+                        folder.save_run(spec.run_id, record, record["curve"], ["step", *METRICS, "d_loss", "g_loss"])
+                        records[spec.run_id] = record
+                        finalize(False)
+                        final = record["final"]
+                        state = (
+                            f"diverged at step {record['diverged']}"
+                            if record["diverged"]
+                            else f"modes {final['modes']}"
+                        )
+                        bar.note(f"finished {spec.run_id}: {state}, {record['seconds']:.1f} s")
+                        if on_run is not None:
+                            on_run(spec.run_id, record)
+                except KeyboardInterrupt:
+                    bar.note(f"interrupted: {len(records)} finished run(s) kept in {folder.path}; --resume continues")
+                    finalize(True)
+                    raise
+        finally:
+            torch.set_num_threads(threads)
+        finalize(True)
     if not quiet:
         headers, rows = gan_report.table_rows(results["summary"])
         print_table(

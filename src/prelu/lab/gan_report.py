@@ -38,8 +38,8 @@ def table_rows(summaries: Mapping[str, dict[str, Any]]) -> tuple[list[str], list
     rows = [
         [
             name,
-            str(s["runs_all"]),
-            f"{s['diverged_runs']}/{s['runs_all']}",
+            str(s["runs"]),
+            f"{s['diverged']}/{s['runs']}",
             mean_text(s["modes"], 1),
             mean_text(s["high_quality"], 100),
             mean_text(s["quality"], 1, 3),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +42,10 @@ MODELS = ("mlp", "cnn", "resnet")
 ActivationFactory = Callable[..., nn.Module]
 DEFAULT_WIDTH = {"mlp": 128, "cnn": 32, "resnet": 16}
 DEFAULT_DEPTH = {"mlp": 3, "cnn": 3, "resnet": 3}
+# Bounds that keep a typo from allocating the machine's memory before anything is checked: the lab's
+# models are small (the defaults have < 1 M parameters); 50 M float32 parameters are 200 MB.
+MAX_DEPTH = 1000
+MAX_PARAMETERS = 50_000_000
 
 
 def activation_factory(name: str) -> ActivationFactory:
@@ -75,7 +80,8 @@ class MLP(nn.Module):
         self.head = nn.Linear(width if depth else in_features, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
+        logits: Tensor = self.head(self.body(x))
+        return logits
 
 
 def _conv(spatial: int) -> type[nn.Module]:
@@ -105,7 +111,8 @@ class CNN(nn.Module):
         self.head = nn.Linear(channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.pool(self.body(x)).flatten(1))
+        logits: Tensor = self.head(self.pool(self.body(x)).flatten(1))
+        return logits
 
 
 class BasicBlock(nn.Module):
@@ -126,7 +133,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
-        return self.act2(y + self.shortcut(x))
+        out: Tensor = self.act2(y + self.shortcut(x))
+        return out
 
 
 class ResNet(nn.Module):
@@ -150,7 +158,8 @@ class ResNet(nn.Module):
         self.head = nn.Linear(channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.pool(self.blocks(self.stem(x))).flatten(1))
+        logits: Tensor = self.head(self.pool(self.blocks(self.stem(x))).flatten(1))
+        return logits
 
 
 def check(model: str, input_shape: tuple[int, ...]) -> None:
@@ -187,6 +196,31 @@ def build(
     return ResNet(act, input_shape, num_classes, width, depth)
 
 
+def parameter_count(model: str, input_shape: tuple[int, ...], num_classes: int, **sizes: int | None) -> int:
+    """How many parameters :func:`build` would make, counted on the meta device (nothing allocated).
+
+    >>> parameter_count("mlp", (2,), 2, width=4, depth=1)  # 2x4 + 4, 4 slopes, 4x2 + 2
+    26
+    """
+    try:
+        with torch.device("meta"):
+            net = build(model, activation_factory("prelu"), input_shape, num_classes, **sizes)
+    except (RuntimeError, OverflowError, MemoryError):  # a tensor size past what torch can even describe
+        return 2**63
+    return sum(parameter.numel() for parameter in net.parameters())
+
+
+def check_size(model: str, input_shape: tuple[int, ...], num_classes: int, **sizes: int | None) -> None:
+    """Raise :class:`ConfigError` if the built-in ``model`` would have more than :data:`MAX_PARAMETERS`."""
+    count = parameter_count(model, input_shape, num_classes, **sizes)
+    if count > MAX_PARAMETERS:
+        raise ConfigError(
+            f"model {model!r} with {', '.join(f'{k} {v}' for k, v in sizes.items() if v is not None) or 'defaults'} "
+            f"would have {count:,} parameters (the lab allows up to {MAX_PARAMETERS:,}); use a smaller --width or "
+            "--depth"
+        )
+
+
 def user_builder(spec: str) -> Callable[..., nn.Module]:
     """The function named by ``pkg.module:fn``, imported; a :class:`ConfigError` if it cannot be."""
     module_name, _, attribute = spec.partition(":")
@@ -198,14 +232,15 @@ def user_builder(spec: str) -> Callable[..., nn.Module]:
         raise ConfigError(
             f"--model {spec!r}: cannot import {module_name!r} ({type(error).__name__}: {error})"
         ) from None
-    function = module
+    function: Any = module
     for part in attribute.split("."):
         function = getattr(function, part, None)
         if function is None:
             raise ConfigError(f"--model {spec!r}: {module_name!r} has no attribute {attribute!r}")
     if not callable(function):
         raise ConfigError(f"--model {spec!r}: {attribute!r} is not callable")
-    return function  # type: ignore[return-value]
+    builder: Callable[..., nn.Module] = function
+    return builder
 
 
 def build_user(

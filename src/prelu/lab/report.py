@@ -1,11 +1,18 @@
 """The lab's ``report.html``: self-contained (inline CSS, PNGs inlined as base64, no script, no link).
 
-Owns the figures (matplotlib, Agg) and the HTML; reads the summaries of
+Owns the shared figures (matplotlib, Agg) and the HTML; reads the summaries of
 :mod:`prelu.lab.summary` and the claims of :mod:`prelu.lab.claims`; imports nothing else from
 :mod:`prelu`. The page opens offline: nothing in it refers to another file or to the network.
 
+Every string that reaches the page is escaped here: the functions take plain text (model
+names, paths, layer names, dataset names, labels, error text) and return HTML; only the HTML
+they return is put in unescaped. Missing numbers (a diverged run, a model without rectifiers)
+are left out of the figures and shown as ``n/a`` in the tables.
+
 >>> "<td>a &amp; b</td>" in html_table(["x"], [["a & b"]])
 True
+>>> note("<script>")
+'<p class="note">&lt;script&gt;</p>'
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import datetime
 import html
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from prelu.lab.summary import format_stat, has_slopes
 
@@ -55,13 +63,13 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def png(figure: object) -> str:
+def png(figure: Any) -> str:
     """An ``<img>`` with the figure as an inline base64 PNG (no metadata, so no URL in it); closes the figure."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})  # type: ignore[attr-defined]
-    plt.close(figure)  # type: ignore[arg-type]
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
@@ -80,6 +88,32 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], classes
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def note(text: str) -> str:
+    """A note paragraph with ``text`` (plain text, escaped)."""
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def divergence_text(record: Mapping[str, Any]) -> str:
+    """How a run diverged, in words ("" when it did not).
+
+    >>> divergence_text({"diverged": 4, "divergence": {"epoch": 4, "statistic": "running_loss", "value": "nan"}})
+    'epoch 4: running_loss = nan'
+    """
+    if not record.get("diverged"):
+        return ""
+    divergence = record.get("divergence")
+    if isinstance(divergence, Mapping):
+        return f"epoch {record['diverged']}: {divergence.get('statistic', 'loss')} = {divergence.get('value', 'n/a')}"
+    return f"epoch {record['diverged']}: loss not finite"
+
+
+def incomplete_text(results: Mapping[str, Any]) -> str | None:
+    """ "Incomplete: 1 of 4 runs." while runs are missing; None when complete."""
+    if results.get("complete"):
+        return None
+    return f"Incomplete: {results.get('finished')} of {results.get('expected')} runs."
+
+
 def claims_table(claims: Sequence[Mapping[str, str]]) -> str:
     """The claims table: claim, source, our number, rule, verdict (coloured)."""
     rows = []
@@ -91,19 +125,21 @@ def claims_table(claims: Sequence[Mapping[str, str]]) -> str:
             + "".join(f"<td>{html.escape(row[key])}</td>" for key in ("claim", "source", "number", "rule"))
             + f'<td class="{verdict}">{text}</td></tr>'
         )
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "source", "our number", "rule", "verdict"))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("claim", "source", "our number", "rule", "verdict"))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def page(title: str, sections: Sequence[tuple[str, str]], intro: str = "") -> str:
-    """A whole HTML document: ``sections`` are (heading, inner HTML) pairs."""
+def page(title: str, sections: Sequence[tuple[str, str]], intro: str = "", *, incomplete: str | None = None) -> str:
+    """A whole HTML document: ``sections`` are (heading, inner HTML) pairs; ``title``, ``intro`` and
+    ``incomplete`` (shown in bold: why the report is not final) are plain text."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    status = f" <b>{html.escape(incomplete)}</b>" if incomplete else ""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f'<p class="note">{intro} Generated {stamp} by prelu.</p>',
+        f'<p class="note">{html.escape(intro)}{status} Generated {stamp} by prelu.</p>',
     ]
     for heading, inner in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>\n{inner}")
@@ -111,7 +147,7 @@ def page(title: str, sections: Sequence[tuple[str, str]], intro: str = "") -> st
     return "\n".join(parts) + "\n"
 
 
-def _axes(rows: int, cols: int, width: float = 5.0, height: float = 3.4):
+def _axes(rows: int, cols: int, width: float = 5.0, height: float = 3.4) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -121,7 +157,15 @@ def _axes(rows: int, cols: int, width: float = 5.0, height: float = 3.4):
     return figure, axes
 
 
-def _band(ax, x, mean, std, name: str, index: int, line: str = "-") -> None:
+def _band(
+    ax: Any,
+    x: Sequence[int],
+    mean: Sequence[float | None],
+    std: Sequence[float | None],
+    name: str,
+    index: int,
+    line: str = "-",
+) -> None:
     points = [(e, m, s) for e, m, s in zip(x, mean, std, strict=True) if m is not None]
     if not points:
         return
@@ -133,7 +177,7 @@ def _band(ax, x, mean, std, name: str, index: int, line: str = "-") -> None:
         ax.fill_between(xs, low, high, color=color(name, index), alpha=0.15, lw=0)
 
 
-def curves_figure(summaries: Mapping[str, dict], target: float | None = None) -> str:
+def curves_figure(summaries: Mapping[str, Any], target: float | None = None) -> str:
     """Train loss, test loss, test accuracy and dead units vs epoch: mean over seeds, ± std band."""
     figure, axes = _axes(2, 2)
     panels = [
@@ -152,26 +196,30 @@ def curves_figure(summaries: Mapping[str, dict], target: float | None = None) ->
             _band(ax, curve["epoch"], mean, std, name, index)
         if key == "test_acc" and target is not None:
             ax.axhline(target * 100, color="#999", ls=":", lw=1)
-        if log:
+        if log and ax.has_data():
             ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    if axes[0, 0].has_data():
+        axes[0, 0].legend(fontsize=8)
     figure.tight_layout()
     return png(figure)
 
 
-def dead_units_figure(summaries: Mapping[str, dict]) -> str:
+def dead_units_figure(summaries: Mapping[str, Any]) -> str:
     """Final dead units per layer, one bar per activation (mean over seeds, std as error bar)."""
-    names = [name for name, summary in summaries.items() if summary.get("runs")]
+    names = [name for name, summary in summaries.items() if summary.get("runs") and summary.get("layers")]
     layers = list(summaries[names[0]]["layers"]) if names else []
+    if not layers:
+        return "<p>No rectifier layers in these runs: no dead units to count.</p>"
     figure, axes = _axes(1, 1, width=max(6.0, 1.1 * len(layers) + 3), height=3.4)
     ax = axes[0, 0]
     width = 0.8 / max(len(names), 1)
     for index, name in enumerate(names):
         layer_stats = list(summaries[name]["layers"].values())
-        means = [100 * (s["dead_fraction"]["mean"] or 0) for s in layer_stats]
+        nan = float("nan")  # a layer with no number (diverged runs) gets no bar, not a bar at 0
+        means = [nan if s["dead_fraction"]["mean"] is None else 100 * s["dead_fraction"]["mean"] for s in layer_stats]
         stds = [100 * (s["dead_fraction"]["std"] or 0) for s in layer_stats]
         positions = [i + (index - (len(names) - 1) / 2) * width for i in range(len(means))]
         ax.bar(positions, means, width, yerr=stds, color=color(name, index), label=label(name), capsize=2)
@@ -185,7 +233,7 @@ def dead_units_figure(summaries: Mapping[str, dict]) -> str:
     return png(figure)
 
 
-def slopes_figure(summaries: Mapping[str, dict]) -> str | None:
+def slopes_figure(summaries: Mapping[str, Any]) -> str | None:
     """Slope trajectories: each PReLU layer's mean slope vs epoch (mean over seeds), one panel per variant."""
     variants = [(n, s) for n, s in summaries.items() if has_slopes(s)]
     if not variants:
@@ -213,9 +261,9 @@ def slopes_figure(summaries: Mapping[str, dict]) -> str | None:
     return png(figure)
 
 
-def histograms_figure(summaries: Mapping[str, dict], max_layers: int = 6) -> str | None:
+def histograms_figure(summaries: Mapping[str, Any], max_layers: int = 6) -> str | None:
     """Inputs of each rectifier at the end (all seeds pooled), one panel per layer, one line per activation."""
-    names = [name for name, summary in summaries.items() if summary.get("runs")]
+    names = [name for name, summary in summaries.items() if summary.get("runs") and summary.get("layers")]
     if not names:
         return None
     every_layer = list(summaries[names[0]]["layers"])
@@ -227,27 +275,35 @@ def histograms_figure(summaries: Mapping[str, dict], max_layers: int = 6) -> str
     rows = (len(layers) + cols - 1) // cols
     figure, axes = _axes(rows, cols, width=4.2, height=3.0)
     for ax, layer_name in zip(axes.flat, layers, strict=False):
+        drawn = False
         for index, name in enumerate(names):
             layer = summaries[name]["layers"].get(layer_name)
             if not layer or "hist_counts" not in layer:
                 continue
             counts = layer["hist_counts"]
             low, high = layer["hist_range"]
+            if low is None or high is None or not sum(counts):  # no finite inputs were seen (a diverged run)
+                continue
             total = sum(counts) + sum(layer.get("hist_outside", [0, 0])) or 1
             edges = [low + (high - low) * i / len(counts) for i in range(len(counts) + 1)]
             ax.stairs([c / total for c in counts], edges, color=color(name, index), label=label(name), lw=1.3)
+            drawn = True
         ax.axvline(0, color="#999", lw=0.8)
         ax.set_title(f"layer {every_layer.index(layer_name) + 1}: {layer_name}", fontsize=9)
-        ax.set_yscale("log")
+        if drawn:
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "n/a", transform=ax.transAxes, ha="center")
         ax.set_xlabel("rectifier input")
     for ax in list(axes.flat)[len(layers) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    if axes.flat[0].patches:
+        axes.flat[0].legend(fontsize=7)
     figure.tight_layout()
     return png(figure)
 
 
-def slope_table(summaries: Mapping[str, dict]) -> str:
+def slope_table(summaries: Mapping[str, Any]) -> str:
     """Per-layer learned slopes in the style of He et al.'s Table 1, beside the paper's own numbers."""
     variants = [(n, s) for n, s in summaries.items() if has_slopes(s)]
     if not variants:
@@ -263,7 +319,11 @@ def slope_table(summaries: Mapping[str, dict]) -> str:
                 row.append("-")
                 continue
             cell = format_stat(layer["slope"], 1, 3)
-            if layer.get("slope_min") is not None and layer["slope_min"] != layer["slope_max"]:
+            if (
+                layer.get("slope_min") is not None
+                and layer.get("slope_max") is not None
+                and layer["slope_min"] != layer["slope_max"]
+            ):
                 cell += f" [{layer['slope_min']:.3f}, {layer['slope_max']:.3f}]"
             row.append(cell)
         rows.append(row)

@@ -30,8 +30,9 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -41,12 +42,19 @@ import prelu
 from prelu.lab.config import ConfigError, choice, positive_float, positive_int
 from prelu.lab.datasets import Dataset
 from prelu.monitor.stats import LayerStats
-from prelu.nn.rectifiers import LEARNABLE_TYPES
+from prelu.nn.rectifiers import LEARNABLE_TYPES, slope_weight
 
+T = TypeVar("T")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("cpu", "cuda")
 MONITOR_SAMPLES = 5000
 EVAL_BATCH = 1000
+# Upper bounds that no useful run comes near; beyond them a typo (--lr 1e308) is refused before
+# anything is written rather than producing a folder of NaN.
+MAX_LR = 100.0
+MAX_WEIGHT_DECAY = 10.0
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -67,13 +75,13 @@ class TrainSettings:
 
     def validate(self) -> TrainSettings:
         """Self, or a :class:`ConfigError` naming the bad field."""
-        positive_int("--epochs", self.epochs)
-        positive_int("--batch-size", self.batch_size)
+        positive_int("--epochs", self.epochs, maximum=MAX_EPOCHS)
+        positive_int("--batch-size", self.batch_size, maximum=MAX_BATCH)
         choice("optimizer", self.optimizer, OPTIMIZERS)
-        positive_float("--lr", self.lr)
-        positive_float("--momentum", self.momentum, allow_zero=True)
-        positive_float("--weight-decay", self.weight_decay, allow_zero=True)
-        positive_float("--slope-weight-decay", self.slope_weight_decay, allow_zero=True)
+        positive_float("--lr", self.lr, maximum=MAX_LR)
+        positive_float("--momentum", self.momentum, allow_zero=True, maximum=1.0)
+        positive_float("--weight-decay", self.weight_decay, allow_zero=True, maximum=MAX_WEIGHT_DECAY)
+        positive_float("--slope-weight-decay", self.slope_weight_decay, allow_zero=True, maximum=MAX_WEIGHT_DECAY)
         if not 0 < positive_float("--target", self.target_accuracy) <= 1:
             raise ConfigError(f"--target is an accuracy in (0, 1], got {self.target_accuracy!r}")
         choice("device", self.device, DEVICES)
@@ -81,23 +89,8 @@ class TrainSettings:
             raise ConfigError("--device cuda: no CUDA device is available here (valid choices: cpu)")
         return self
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def settings_from_config(config: Mapping[str, object], *, target_accuracy: float) -> TrainSettings:
-    """The :class:`TrainSettings` of an experiment's merged config (compare and depth share it)."""
-    return TrainSettings(
-        epochs=config["epochs"],  # type: ignore[arg-type]
-        batch_size=config["batch_size"],  # type: ignore[arg-type]
-        optimizer=config["optimizer"],  # type: ignore[arg-type]
-        lr=config["lr"],  # type: ignore[arg-type]
-        momentum=config["momentum"],  # type: ignore[arg-type]
-        weight_decay=config["weight_decay"],  # type: ignore[arg-type]
-        slope_weight_decay=config["slope_weight_decay"],  # type: ignore[arg-type]
-        target_accuracy=target_accuracy,
-        device=config["device"],  # type: ignore[arg-type]
-    )
 
 
 @dataclass(frozen=True)
@@ -135,15 +128,16 @@ def distributed_from_env(device: str = "cpu") -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size(), device)
 
 
-def broadcast(value: object, distributed: Distributed) -> object:
+def broadcast(value: T, distributed: Distributed) -> T:
     """Rank 0's ``value`` on every rank (itself when alone)."""
     if not distributed.active:
         return value
     import torch.distributed as dist
 
-    holder = [value]
+    holder: list[Any] = [value]
     dist.broadcast_object_list(holder, src=0)
-    return holder[0]
+    received: T = holder[0]
+    return received
 
 
 def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, distributed: Distributed) -> list[Tensor]:
@@ -160,8 +154,8 @@ def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, dist
             f"--batch-size {batch_size} must be divisible by the number of processes ({distributed.world_size})"
         )
     local = batch_size // distributed.world_size
-    sampler = DistributedSampler(
-        range(num_samples),  # type: ignore[arg-type]
+    sampler: DistributedSampler[int] = DistributedSampler(
+        range(num_samples),  # type: ignore[arg-type]  # a sequence serves: the sampler only takes its len()
         num_replicas=distributed.world_size,
         rank=distributed.rank,
         shuffle=True,
@@ -222,7 +216,9 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, monitor: prelu.Monitor | No
     return total_loss / max(len(y), 1), correct / max(len(y), 1)
 
 
-def _layer_record(stats: LayerStats, final: bool) -> dict:
+def _layer_record(stats: LayerStats, final: bool, measured: bool = True) -> dict[str, Any]:
+    """One rectifier's numbers; without ``measured`` (the watched pass was not finite) its input
+    statistics are missing (None) and only its slopes are kept."""
     record = {
         "name": stats.name,
         "kind": stats.kind,
@@ -243,6 +239,10 @@ def _layer_record(stats: LayerStats, final: bool) -> dict:
             underflow=stats.underflow,
             overflow=stats.overflow,
         )
+    if not measured:
+        record.update(dead_units=None, dead_fraction=None, negative_fraction=None)
+        if final:
+            record.update(hist_counts=None, underflow=None, overflow=None)
     return record
 
 
@@ -257,8 +257,8 @@ def train_run(
     seed: int,
     *,
     distributed: Distributed | None = None,
-    on_epoch: Callable[[int, dict], None] | None = None,
-) -> dict:
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Train ``model`` (built and initialised by the caller) on ``data`` for ``settings.epochs``.
 
     Returns the run's record (JSON-ready): ``curve`` (one row per epoch, 0 = before training),
@@ -266,8 +266,9 @@ def train_run(
     median over epochs so the first epoch's one-time costs do not count), ``layers`` (per
     rectifier at the end: dead units, slopes and how far they moved, input histogram),
     ``init_fingerprint`` (the shared layers' initial values) and ``order_fingerprint`` (the
-    batches this rank saw). Training stops early, with ``diverged`` set, when the loss becomes
-    NaN or infinite.
+    batches this rank saw). Training stops early when the loss becomes NaN or infinite, with
+    ``diverged`` (the epoch) and ``divergence`` (``{"epoch", "statistic", "value"}``: which number
+    was not finite) set; numbers that are not finite are recorded as None.
 
     A stalled deep net (Xavier, 30 layers) carries signals and gradients of ~1e-40: subnormal
     floats, which made its epochs 5-10x slower on this CPU; they are flushed to zero while training
@@ -293,7 +294,7 @@ class _Run:
         self.x_watch, self.y_watch = self.x_train[:MONITOR_SAMPLES], self.y_train[:MONITOR_SAMPLES]
         self.init_fingerprint = fingerprint(list(shared_parameters(self.model).values()))
         self.initial_slopes = {
-            name: module.weight.detach().to("cpu", torch.float64).flatten().clone()
+            name: slope_weight(module).detach().to("cpu", torch.float64).flatten().clone()
             for name, module in self.model.named_modules()
             if isinstance(module, LEARNABLE_TYPES)
         }
@@ -304,11 +305,14 @@ class _Run:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.trained = DistributedDataParallel(self.model, device_ids=device_ids)
         self.optimizer = make_optimizer(self.model, settings)
+        self.watched_loss = math.nan  # the loss of the last evaluation pass over training samples
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a user's model without rectifier modules: the records say so
             self.monitor = prelu.Monitor(self.model)
 
-    def measure(self, epoch: int, seconds: float | None, running_loss: float | None) -> tuple[dict, list[LayerStats]]:
+    def measure(
+        self, epoch: int, seconds: float | None, running_loss: float | None
+    ) -> tuple[dict[str, Any], list[LayerStats]]:
         """One curve row (and the layers' stats) after ``epoch``."""
         train_loss, train_acc = evaluate(self.model, self.x_watch, self.y_watch, self.monitor)
         test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
@@ -316,15 +320,19 @@ class _Run:
         units = sum(layer.units for layer in layers)
         dead = sum(layer.dead_units for layer in layers)
         negative = [layer.negative_fraction for layer in layers if layer.negative_fraction is not None]
+        # An accuracy or a dead-unit count measured through NaN or infinite values means nothing
+        # (NaN is never > 0, so every unit would look dead): such numbers are recorded as missing.
+        watched = math.isfinite(train_loss)
+        self.watched_loss = train_loss
         row = {
             "epoch": epoch,
             "train_loss": _finite(train_loss),
-            "train_acc": train_acc,
+            "train_acc": train_acc if math.isfinite(train_loss) else None,
             "test_loss": _finite(test_loss),
-            "test_acc": test_acc,
+            "test_acc": test_acc if math.isfinite(test_loss) else None,
             "running_loss": None if running_loss is None else _finite(running_loss),
-            "dead_fraction": dead / units if units else None,
-            "negative_fraction": sum(negative) / len(negative) if negative else None,
+            "dead_fraction": dead / units if units and watched else None,
+            "negative_fraction": sum(negative) / len(negative) if negative and watched else None,
             "seconds": seconds,
             "slopes": {layer.name: layer.slope_mean for layer in layers if layer.learnable},
         }
@@ -342,14 +350,15 @@ class _Run:
             mean /= self.distributed.world_size
         return float(mean)
 
-    def train(self, on_epoch: Callable[[int, dict], None] | None) -> dict:
+    def train(self, on_epoch: Callable[[int, dict[str, Any]], None] | None) -> dict[str, Any]:
         settings, device = self.settings, self.device
         order = hashlib.sha256()
         row, layers = self.measure(0, None, None)
         curve = [row]
         if on_epoch is not None:
             on_epoch(0, row)
-        diverged = None
+        diverged: int | None = None
+        divergence: dict[str, Any] | None = None
         self.trained.train()
         for epoch in range(1, settings.epochs + 1):
             batches = epoch_batches(len(self.y_train), settings.batch_size, self.seed, epoch - 1, self.distributed)
@@ -360,7 +369,7 @@ class _Run:
                 indices = indices.to(device)
                 loss = F.cross_entropy(self.trained(self.x_train[indices]), self.y_train[indices])
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                torch.autograd.backward(loss)
                 self.optimizer.step()
                 losses.append(loss.detach())
             if device.type == "cuda":
@@ -371,12 +380,13 @@ class _Run:
             curve.append(row)
             if on_epoch is not None:
                 on_epoch(epoch, row)
-            if not math.isfinite(running):
+            divergence = _divergence(epoch, running, self.watched_loss)
+            if divergence is not None:
                 diverged = epoch
                 break
 
-        reached = [r["epoch"] for r in curve[1:] if r["test_acc"] >= settings.target_accuracy]
-        times = sorted(r["seconds"] for r in curve[1:])
+        reached = [r["epoch"] for r in curve[1:] if (r["test_acc"] or 0.0) >= settings.target_accuracy]
+        times = sorted(r["seconds"] for r in curve[1:] if r["seconds"] is not None)
         last = curve[-1]
         final = {
             "test_acc": last["test_acc"],
@@ -394,15 +404,31 @@ class _Run:
             "epochs": settings.epochs,
             "world_size": self.distributed.world_size,
             "diverged": diverged,
+            "divergence": divergence,
             "init_fingerprint": self.init_fingerprint,
             "order_fingerprint": order.hexdigest()[:16],
             "final": final,
             "curve": curve,
-            "layers": [_with_change(_layer_record(layer, final=True), self.initial_slopes) for layer in layers],
+            "layers": [
+                _with_change(
+                    _layer_record(layer, final=True, measured=last["train_loss"] is not None), self.initial_slopes
+                )
+                for layer in layers
+            ],
         }
 
 
-def _with_change(record: dict, initial: dict[str, Tensor]) -> dict:
+def _divergence(epoch: int, running: float, watched: float) -> dict[str, Any] | None:
+    """Why the run stops at ``epoch``: the first training statistic that is NaN or infinite (the mean
+    training loss of the epoch, or the loss of the evaluation pass over training samples); None if none is."""
+    if not math.isfinite(running):
+        return {"epoch": epoch, "statistic": "running_loss", "value": str(running)}
+    if not math.isfinite(watched):
+        return {"epoch": epoch, "statistic": "train_loss", "value": str(watched)}
+    return None
+
+
+def _with_change(record: dict[str, Any], initial: dict[str, Tensor]) -> dict[str, Any]:
     """Add ``slope_change``: the mean |final - initial| over the layer's slopes (per unit, not of the mean)."""
     start, end = initial.get(record["name"]), record.get("slopes")
     if start is not None and end is not None and len(end) == start.numel():

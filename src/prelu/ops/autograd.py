@@ -1,30 +1,28 @@
-"""The ops and their autograd: ``torch.ops.prelu.*`` and the eager fast path.
+"""The eager fast path: the fused kernels inside lean ``autograd.Function`` s.
 
-Owns the torch.library registration (real kernels, fake kernels for tracing, autograd wiring)
-and the choice, per call, between the registered op and a lean ``autograd.Function``; imports
-:mod:`prelu.ops.backend` and :mod:`prelu.ops.kernels`.
+Owns the per-op implementations (``*_impl``: fused kernels, native fallback) and the
+``autograd.Function`` s that run them in plain eager; imports :mod:`prelu.ops.backend` and
+:mod:`prelu.ops.kernels`. :mod:`prelu.ops.route` decides when a call comes here (plain eager, and
+the fused kernels take the input); every other call runs torch's own ops
+(:mod:`prelu.ops.aten_path`), so nothing here is registered with ``torch.library``.
 
-Each op has one implementation (``*_impl`` below), reached two ways:
-
-- **traced** (``torch.compile``, ``torch.export``, ONNX export, ``make_fx``, fake tensors,
-  functorch transforms, ``torch.jit.trace``): through the registered custom op, which tracers see
-  as one opaque node, so ``torch.compile(fullgraph=True)`` has no graph break;
-- **plain eager**: through a small ``autograd.Function`` that calls the same implementation
-  directly. torch.library's Python dispatch costs ~30-40 us a call, which doubled the training
-  step of a small MLP (566 us with nn.ReLU, 1120 us through the op, measured on this machine).
+The Functions use the classic ``forward(ctx, ...)`` form: with a separate ``setup_context``,
+``Function.apply`` binds the arguments with ``inspect.signature`` on every call (~20 us).
 
 Contract: ``weight`` is already in the canonical form of :mod:`prelu.ops.layout` (``input.ndim``
 dims, each 1 or equal to the input's); :mod:`prelu.ops.functional` puts it there.
 
-Backward runs the fused backward when no graph is being built, and differentiable torch ops when
-``create_graph=True`` (so second derivatives exist and ``gradgradcheck`` passes). In place, a
-mutating op (torch.library cannot attach autograd to one) runs inside an ``autograd.Function``
-that marks the input dirty and saves only the output: backward recovers x = y / a where y <= 0.
+Backward runs the fused backward, except when it must be differentiable or runs under a
+transform or tracer (``create_graph=True``, ``is_grads_batched=True``, compiled autograd): then
+it is built from differentiable torch ops, so second derivatives and batched gradients are
+right. In place, the Function marks the input dirty and saves only the output: backward
+recovers x = y / a where y <= 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,23 +30,10 @@ from torch import Tensor
 from prelu.ops import backend
 from prelu.ops.kernels import native
 
-_LIBRARY = "prelu"
-
 _NO_DOUBLE_BACKWARD = (
     "double backward through an in-place {name} is not supported: its input was overwritten, and "
     "the second derivative would need it; call it with inplace=False"
 )
-
-
-def _plain_eager(*tensors: Tensor) -> bool:
-    """True when nothing is tracing or transforming this call (so the registered op is not needed)."""
-    return (
-        not torch.compiler.is_compiling()
-        and torch._C._len_torch_dispatch_stack() == 0
-        and not torch._C._are_functorch_transforms_active()
-        and torch._C._get_tracing_state() is None
-        and all(type(t) in (Tensor, torch.nn.Parameter) for t in tensors)
-    )
 
 
 def _check_canonical(input: Tensor, weight: Tensor) -> None:
@@ -86,7 +71,7 @@ def _shared_slope(input: Tensor, negative_slope: float) -> Tensor:
     return torch.full((1,) * input.ndim, negative_slope, dtype=input.dtype, device=input.device)
 
 
-# Implementations: one per op, shared by the registered op and the eager path.
+# Implementations: one per op, run by the Functions below.
 
 
 def prelu_impl(input: Tensor, weight: Tensor) -> Tensor:
@@ -161,62 +146,30 @@ def leaky_relu_inplace_impl(input: Tensor, negative_slope: float) -> None:
         backend.fused_kernels.forward(input, slope, walk, out=input)
 
 
-# The registered ops.
-
-prelu_op = torch.library.custom_op(f"{_LIBRARY}::prelu", prelu_impl, mutates_args=())
-prelu_backward_op = torch.library.custom_op(f"{_LIBRARY}::prelu_backward", prelu_backward_impl, mutates_args=())
-prelu_inplace_op = torch.library.custom_op(f"{_LIBRARY}::prelu_", prelu_inplace_impl, mutates_args=("input",))
-leaky_relu_op = torch.library.custom_op(f"{_LIBRARY}::leaky_relu", leaky_relu_impl, mutates_args=())
-leaky_relu_backward_op = torch.library.custom_op(
-    f"{_LIBRARY}::leaky_relu_backward", leaky_relu_backward_impl, mutates_args=()
-)
-leaky_relu_inplace_op = torch.library.custom_op(
-    f"{_LIBRARY}::leaky_relu_", leaky_relu_inplace_impl, mutates_args=("input",)
-)
-
-
-@prelu_op.register_fake
-def _prelu_fake(input: Tensor, weight: Tensor) -> Tensor:
-    _check_canonical(input, weight)
-    return torch.empty_like(input)
-
-
-@prelu_backward_op.register_fake
-def _prelu_backward_fake(
-    grad: Tensor, saved: Tensor, weight: Tensor, from_output: bool = False
-) -> tuple[Tensor, Tensor]:
-    return torch.empty_like(saved), torch.empty_like(weight)
-
-
-@prelu_inplace_op.register_fake
-def _prelu_inplace_fake(input: Tensor, weight: Tensor) -> None:
-    _check_canonical(input, weight)
-
-
-@leaky_relu_op.register_fake
-def _leaky_relu_fake(input: Tensor, negative_slope: float) -> Tensor:
-    return torch.empty_like(input)
-
-
-@leaky_relu_backward_op.register_fake
-def _leaky_relu_backward_fake(grad: Tensor, input: Tensor, negative_slope: float) -> Tensor:
-    return torch.empty_like(input)
-
-
-@leaky_relu_inplace_op.register_fake
-def _leaky_relu_inplace_fake(input: Tensor, negative_slope: float) -> None:
-    return None
-
-
-# Autograd formulas, shared by both routes; ``backward`` is the op or its implementation.
+# Autograd formulas of the eager Functions.
 
 PReLUBackward = Callable[[Tensor, Tensor, Tensor, bool], tuple[Tensor, Tensor]]
 
 
+def _differentiable_backward_needed(grad: Tensor) -> bool:
+    """True when backward must be built from differentiable torch ops rather than the kernels:
+    ``create_graph=True`` (a double backward will follow), a batched gradient
+    (``is_grads_batched=True`` runs backward under vmap), or a traced backward (compiled
+    autograd, a dispatch mode, a tensor subclass)."""
+    return (
+        torch.is_grad_enabled()
+        or torch.compiler.is_compiling()  # first: dynamo cannot trace the checks below
+        or type(grad) is not Tensor
+        or torch._C._functorch.is_legacy_batchedtensor(grad)  # is_grads_batched: a batch of gradients
+        or torch._C._are_functorch_transforms_active()
+        or torch._C._len_torch_dispatch_stack() > 0
+    )
+
+
 def _prelu_gradients(
-    ctx, grad: Tensor, backward: PReLUBackward, input: Tensor, weight: Tensor
+    ctx: Any, grad: Tensor, backward: PReLUBackward, input: Tensor, weight: Tensor
 ) -> tuple[Tensor | None, Tensor | None]:
-    if torch.is_grad_enabled():  # create_graph=True: build the gradient from differentiable ops
+    if _differentiable_backward_needed(grad):
         grad_input, grad_weight = native.differentiable_backward(grad, input, weight)
     else:
         grad_input, grad_weight = backward(grad, input, weight, False)
@@ -226,32 +179,11 @@ def _prelu_gradients(
     )
 
 
-def _leaky_relu_gradient(ctx, grad: Tensor, backward: Callable[[Tensor, Tensor, float], Tensor]) -> Tensor:
+def _leaky_relu_gradient(ctx: Any, grad: Tensor, backward: Callable[[Tensor, Tensor, float], Tensor]) -> Tensor:
     (input,) = ctx.saved_tensors
-    if torch.is_grad_enabled():
+    if _differentiable_backward_needed(grad):
         return torch.where(input > 0, grad, grad * ctx.negative_slope)
     return backward(grad, input, ctx.negative_slope)
-
-
-def _prelu_setup_context(ctx, inputs, output) -> None:
-    input, weight = inputs
-    ctx.save_for_backward(input, weight)
-
-
-def _leaky_relu_setup_context(ctx, inputs, output) -> None:
-    input, negative_slope = inputs
-    ctx.save_for_backward(input)
-    ctx.negative_slope = negative_slope
-
-
-prelu_op.register_autograd(
-    lambda ctx, grad: _prelu_gradients(ctx, grad, prelu_backward_op, *ctx.saved_tensors),
-    setup_context=_prelu_setup_context,
-)
-leaky_relu_op.register_autograd(
-    lambda ctx, grad: (_leaky_relu_gradient(ctx, grad, leaky_relu_backward_op), None),
-    setup_context=_leaky_relu_setup_context,
-)
 
 
 # The classic forward(ctx, ...) form: with a separate setup_context, Function.apply binds the
@@ -266,7 +198,7 @@ class _EagerPReLU(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, input: Tensor, weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
+    def forward(ctx: Any, input: Tensor, weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
         # Save the weight itself: a view taken here (autograd off) would not link a double
         # backward to it; backward takes the view again, tracked when create_graph=True.
         ctx.save_for_backward(input, weight)
@@ -274,7 +206,7 @@ class _EagerPReLU(torch.autograd.Function):
         return prelu_impl(input, weight.view(view_shape))
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         input, weight = ctx.saved_tensors
         grad_input, grad_weight = _prelu_gradients(ctx, grad, prelu_backward_impl, input, weight.view(ctx.view_shape))
         return grad_input, None if grad_weight is None else grad_weight.reshape(weight.shape), None
@@ -284,13 +216,13 @@ class _EagerLeakyReLU(torch.autograd.Function):
     """The plain-eager route to :func:`leaky_relu_impl`."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, negative_slope: float) -> Tensor:
+    def forward(ctx: Any, input: Tensor, negative_slope: float) -> Tensor:
         ctx.save_for_backward(input)
         ctx.negative_slope = negative_slope
         return leaky_relu_impl(input, negative_slope)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         return _leaky_relu_gradient(ctx, grad, leaky_relu_backward_impl), None
 
 
@@ -298,19 +230,23 @@ class _PReLUInplace(torch.autograd.Function):
     """In-place PReLU: overwrites ``input``, saves only the output (and the slopes)."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, weight: Tensor) -> Tensor:
-        (prelu_inplace_impl if _plain_eager(input, weight) else prelu_inplace_op)(input, weight)
+    def forward(ctx: Any, input: Tensor, weight: Tensor) -> Tensor:
+        prelu_inplace_impl(input, weight)
         ctx.mark_dirty(input)
         ctx.save_for_backward(input, weight)
         return input
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         if torch.is_grad_enabled():
             raise RuntimeError(_NO_DOUBLE_BACKWARD.format(name="PReLU"))
         output, weight = ctx.saved_tensors
-        backward = prelu_backward_impl if _plain_eager(grad, output, weight) else prelu_backward_op
-        grad_input, grad_weight = backward(grad, output, weight, True)
+        if _differentiable_backward_needed(grad):  # batched or traced: torch ops; for slopes > 0,
+            # y > 0 exactly where x > 0, and x = y / a elsewhere
+            grad_input, grad_weight = native.differentiable_backward(grad, output, weight)
+            grad_weight = grad_weight / weight
+        else:
+            grad_input, grad_weight = prelu_backward_impl(grad, output, weight, True)
         return (
             grad_input if ctx.needs_input_grad[0] else None,
             grad_weight if ctx.needs_input_grad[1] else None,
@@ -321,40 +257,34 @@ class _LeakyReLUInplace(torch.autograd.Function):
     """In-place Leaky ReLU (slope > 0): overwrites ``input``, saves only the output."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, negative_slope: float) -> Tensor:
-        (leaky_relu_inplace_impl if _plain_eager(input) else leaky_relu_inplace_op)(input, negative_slope)
+    def forward(ctx: Any, input: Tensor, negative_slope: float) -> Tensor:
+        leaky_relu_inplace_impl(input, negative_slope)
         ctx.mark_dirty(input)
         ctx.save_for_backward(input)
         ctx.negative_slope = negative_slope
         return input
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         if torch.is_grad_enabled():
             raise RuntimeError(_NO_DOUBLE_BACKWARD.format(name="Leaky ReLU"))
-        (output,) = ctx.saved_tensors
-        backward = leaky_relu_backward_impl if _plain_eager(grad, output) else leaky_relu_backward_op
         # For a slope > 0 the output has the input's sign, so the input's formula applies as is.
-        return backward(grad, output, ctx.negative_slope), None
+        return _leaky_relu_gradient(ctx, grad, leaky_relu_backward_impl), None
 
 
-# Entry points for prelu.ops.functional.
+# Entry points for prelu.ops.route (plain eager, fused kernels chosen). torch types
+# Function.apply as untyped, returning Any: hence the ignores below.
 
 
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool = False) -> Tensor:
-    """PReLU with ``weight`` viewed as ``view_shape`` (the canonical form): the eager route or the
-    registered op (see module doc)."""
+    """PReLU with ``weight`` viewed as ``view_shape`` (the canonical form), on the fused kernels."""
     if inplace:
-        return _PReLUInplace.apply(input, weight.reshape(view_shape))
-    if _plain_eager(input, weight):
-        return _EagerPReLU.apply(input, weight, view_shape)
-    return prelu_op(input, weight.reshape(view_shape))
+        return _PReLUInplace.apply(input, weight.reshape(view_shape))  # type: ignore[no-untyped-call,no-any-return]
+    return _EagerPReLU.apply(input, weight, view_shape)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def leaky_relu(input: Tensor, negative_slope: float, *, inplace: bool = False) -> Tensor:
-    """Leaky ReLU: the eager route or the registered op (see module doc)."""
+    """Leaky ReLU on the fused kernels."""
     if inplace:
-        return _LeakyReLUInplace.apply(input, negative_slope)
-    if _plain_eager(input):
-        return _EagerLeakyReLU.apply(input, negative_slope)
-    return leaky_relu_op(input, negative_slope)
+        return _LeakyReLUInplace.apply(input, negative_slope)  # type: ignore[no-untyped-call,no-any-return]
+    return _EagerLeakyReLU.apply(input, negative_slope)  # type: ignore[no-untyped-call,no-any-return]

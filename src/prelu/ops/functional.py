@@ -1,7 +1,10 @@
 """Functional API: :func:`prelu` and :func:`leaky_relu`.
 
-Owns argument checks and the public slope layouts; imports :mod:`prelu.ops.autograd` and
-:mod:`prelu.ops.layout`. Every check runs before any kernel, so a refused call changes nothing.
+Owns argument checks and the public slope layouts; imports :mod:`prelu.ops.route` (which picks
+the fused eager path or the aten path) and :mod:`prelu.ops.autograd`. Every check runs before any
+kernel, so a refused call changes nothing. The common case (tensors of one floating dtype on one
+device, an ``int`` channel_dim, ``inplace=False``) is recognised with a few attribute reads, and
+the full checks run only when it is not: that keeps small-tensor calls close to torch's own.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import numbers
 import torch
 from torch import Tensor
 
-from prelu.ops import autograd, onnx_path
-from prelu.ops.layout import slope_view_shape
+from prelu.ops import autograd, route
 
 
 def _check_floating(name: str, tensor: object) -> None:
@@ -36,7 +38,36 @@ def check_input_and_weight(input: Tensor, weight: Tensor) -> None:
         raise TypeError(f"input is {input.dtype} but weight is {weight.dtype}; cast one to the other's dtype")
 
 
-def _check_inplace_target(input: Tensor, inplace: object) -> None:
+def _check_channel_dim(channel_dim: object) -> int:
+    if isinstance(channel_dim, bool) or not isinstance(channel_dim, numbers.Integral):
+        raise TypeError(f"channel_dim must be an int, got {channel_dim!r} ({type(channel_dim).__name__})")
+    return int(channel_dim)
+
+
+def may_overlap(tensor: Tensor) -> bool:
+    """True unless ``tensor``'s elements provably occupy distinct memory locations.
+
+    torch answers "yes", "no" or "too hard to tell" (``as_strided`` views); for the last we sort
+    the dims by stride and require each stride to step over everything the smaller ones span,
+    which is sufficient for no overlap. A tensor failing it is treated as overlapping: refusing a
+    rare odd layout is safe, writing twice to one element is not.
+
+    >>> x = torch.zeros(12)
+    >>> may_overlap(x.as_strided((3, 3), (1, 1))), may_overlap(x.as_strided((3, 2), (1, 3)))
+    (True, False)
+    """
+    verdict = torch._debug_has_internal_overlap(tensor)
+    if verdict != 2:
+        return bool(verdict == 1)
+    span = 1  # elements spanned, in memory, by the dims already visited
+    for stride, size in sorted((abs(t), s) for s, t in zip(tensor.shape, tensor.stride(), strict=True) if s != 1):
+        if stride < span:
+            return True
+        span = stride * (size - 1) + span
+    return False
+
+
+def _check_inplace_target(input: Tensor, inplace: object, eager: bool) -> None:
     """Refuse, before anything is written, an in-place call torch would refuse or could not undo."""
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be True or False, got {inplace!r}")
@@ -50,10 +81,11 @@ def _check_inplace_target(input: Tensor, inplace: object) -> None:
                 f"{what} that requires grad is being used in an in-place operation "
                 f"(prelu with inplace=True); pass inplace=False or call it on a non-leaf tensor"
             )
-    if not torch.compiler.is_compiling() and torch._debug_has_internal_overlap(input) == 1:
+    if eager and may_overlap(input):  # (a tracer sees no real memory; torch checks its own kernels)
         raise RuntimeError(
-            "unsupported operation: more than one element of the written-to tensor refers to a single "
-            f"memory location (an expanded input, strides {input.stride()}); clone() it first or pass inplace=False"
+            "unsupported operation: more than one element of the written-to tensor may refer to a single "
+            f"memory location (shape {tuple(input.shape)}, strides {input.stride()}: an expanded or "
+            "as_strided input); clone() it first or pass inplace=False"
         )
 
 
@@ -93,16 +125,26 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool 
     Raises:
         ValueError: ``weight`` fits no layout (the message names both shapes); ``inplace`` with a
             slope <= 0 or non-finite (names the smallest slope).
-        TypeError: non-floating or mismatched dtypes.  RuntimeError: different devices; in place
-            on a leaf that requires grad, or on an input whose elements overlap.
+        TypeError: non-floating or mismatched dtypes; a ``channel_dim`` that is not an int.
+        RuntimeError: different devices; in place on a leaf that requires grad, or on an input
+            whose elements overlap (or may: ``as_strided`` views torch cannot decide).
         Every check runs before anything is written.
     """
-    check_input_and_weight(input, weight)
-    view_shape = slope_view_shape(input.shape, weight.shape, channel_dim)
-    if torch.onnx.is_in_onnx_export():
-        return onnx_path.prelu(input, weight, view_shape)
-    _check_inplace_target(input, inplace)  # the slopes are checked inside the op, on real values
-    return autograd.prelu(input, weight, view_shape, inplace=inplace)
+    if not (
+        isinstance(input, Tensor)
+        and isinstance(weight, Tensor)
+        and input.dtype == weight.dtype
+        and input.is_floating_point()
+        and ((input.is_cpu and weight.is_cpu) or input.device == weight.device)  # is_cpu: no device objects
+    ):
+        check_input_and_weight(input, weight)
+    if type(channel_dim) is not int:
+        channel_dim = _check_channel_dim(channel_dim)
+    eager = route.plain_eager(input, weight)
+    view_shape = route.view_shape(input, weight, channel_dim, eager)
+    if inplace is not False:
+        _check_inplace_target(input, inplace, eager)  # the slopes are checked on real values, later
+    return route.prelu(input, weight, view_shape, inplace=inplace, eager=eager)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, *, inplace: bool = False) -> Tensor:
@@ -121,12 +163,15 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, *, inplace: bool = F
         inplace: overwrite ``input`` and keep only the output for backward (needs a finite
             ``negative_slope > 0``; checked before anything is written).
     """
-    _check_floating("input", input)
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-        raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
-    if torch.onnx.is_in_onnx_export():
-        return onnx_path.leaky_relu(input, float(negative_slope))
-    _check_inplace_target(input, inplace)
-    if inplace and not (math.isfinite(negative_slope) and negative_slope > 0):
-        raise ValueError(autograd.inplace_slope_message("leaky_relu", f"{negative_slope:.6g}", 0))
-    return autograd.leaky_relu(input, float(negative_slope), inplace=inplace)
+    if not (isinstance(input, Tensor) and input.is_floating_point()):
+        _check_floating("input", input)
+    if type(negative_slope) is not float:
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+            raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
+        negative_slope = float(negative_slope)
+    eager = route.plain_eager(input)
+    if inplace is not False:
+        _check_inplace_target(input, inplace, eager)
+        if not (math.isfinite(negative_slope) and negative_slope > 0):
+            raise ValueError(autograd.inplace_slope_message("leaky_relu", f"{negative_slope:.6g}", 0))
+    return route.leaky_relu(input, negative_slope, inplace=inplace, eager=eager)

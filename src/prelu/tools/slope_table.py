@@ -15,6 +15,7 @@ import math
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -194,6 +195,41 @@ def _find_state(obj: object, depth: int = 0) -> nn.Module | Mapping[str, Tensor]
     return None
 
 
+# What torch.save writes: a zip archive (since torch 1.6), or the legacy format, which begins with
+# a pickled magic number (torch.serialization.MAGIC_NUMBER as a protocol-2 LONG1).
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _check_torch_file(path: str) -> None:
+    """Raise a one-line ValueError (OSError when it cannot be read) unless ``path`` looks like a
+    file written by ``torch.save``, before torch tries to unpickle it."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder; give the .pt / .pth file written by torch.save")
+    with open(path, "rb") as file:
+        head = file.read(len(_LEGACY_MAGIC))
+    if not head:
+        raise ValueError(f"{path} is empty: not a file written by torch.save")
+    if head.startswith(_LEGACY_MAGIC):
+        return
+    if not head.startswith(_ZIP_MAGIC):
+        raise ValueError(
+            f"{path} is not a file written by torch.save (it is neither a zip archive nor torch's legacy format)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path} is a damaged or truncated zip archive ({_first_line(error)})") from None
+    if not any(name.endswith("/data.pkl") for name in names):
+        raise ValueError(f"{path} is a zip archive but not one written by torch.save (it has no data.pkl)")
+
+
 def slopes_from_checkpoint(
     path: str | os.PathLike[str], *, model: nn.Module | None = None, trusted: bool = False
 ) -> SlopeTable:
@@ -204,10 +240,12 @@ def slopes_from_checkpoint(
     model needs ``trusted=True`` (``prelu slopes --trust``): unpickling it runs code from the file.
 
     Raises:
-        ValueError: the file holds pickled objects and ``trusted`` is False, or no model or
-            state_dict in it. OSError: it cannot be read.
+        ValueError: the file is not one torch.save wrote (empty, text, another format, a damaged
+            archive), it holds pickled objects and ``trusted`` is False, or no model or
+            state_dict is in it; always one line naming the file. OSError: it cannot be read.
     """
     path = os.fspath(path)
+    _check_torch_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -219,7 +257,13 @@ def slopes_from_checkpoint(
         try:
             obj = torch.load(path, map_location="cpu", weights_only=False)
         except (AttributeError, ModuleNotFoundError, pickle.UnpicklingError) as inner:
-            raise ValueError(f"cannot unpickle {path}: {inner} (is the model's code importable?)") from inner
+            raise ValueError(
+                f"cannot unpickle {path}: {_first_line(inner)} (is the model's code importable?)"
+            ) from inner
+        except Exception as inner:  # a damaged file fails deep inside torch with any error type
+            raise ValueError(f"cannot read {path}: {type(inner).__name__}: {_first_line(inner)}") from inner
+    except Exception as error:  # a damaged file fails deep inside torch with any error type
+        raise ValueError(f"cannot read {path}: {type(error).__name__}: {_first_line(error)}") from error
     found = _find_state(obj)
     if found is None:
         what = f"a dict with keys {sorted(map(str, obj))[:10]}" if isinstance(obj, Mapping) else type(obj).__name__
