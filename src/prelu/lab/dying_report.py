@@ -83,12 +83,10 @@ def page(config: Mapping[str, Any], description: str, results: Mapping[str, Any]
     """The whole report.html of a sweep."""
     summaries: Mapping[str, dict[str, Any]] = results["summary"]
     headers, rows = table_rows(summaries)
-    status = (
-        ""
-        if results["complete"]
-        else f" <b>Incomplete: {int(results['finished'])} of {int(results['expected'])} runs.</b>"
+    incomplete = (
+        None if results["complete"] else f"Incomplete: {int(results['finished'])} of {int(results['expected'])} runs."
     )
-    intro = html.escape(
+    intro = (  # plain text: report.page escapes it
         f"{description}; model {config['model']}; activations {', '.join(config['activations'])}; learning rates "
         f"{', '.join(f'{lr:g}' for lr in config['lrs'])}; {config['seeds']} seed(s) x {config['epochs']} epochs, "
         f"batch {config['batch_size']}, {config['optimizer']} momentum {config['momentum']}, weight decay "
@@ -110,4 +108,4 @@ def page(config: Mapping[str, Any], description: str, results: Mapping[str, Any]
             + f'<p class="note">{note}</p>',
         ),
     ]
-    return report.page(f"prelu dying: {config['dataset']}, {config['model']}", sections, intro + status)
+    return report.page(f"prelu dying: {config['dataset']}, {config['model']}", sections, intro, incomplete=incomplete)

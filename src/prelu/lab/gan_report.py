@@ -110,14 +110,13 @@ def page(config: Mapping[str, Any], results: Mapping[str, Any], records: Mapping
     summaries: Mapping[str, dict[str, Any]] = results["summary"]
     activations: list[str] = list(config["activations"])
     headers, rows = table_rows(summaries)
-    intro = html.escape(
+    intro = (  # plain text: report.page escapes it
         f"data {config['data']}; generator and discriminator MLPs of 2 hidden layers x {config['width']} units; the "
         f"discriminator's rectifier is one of {', '.join(activations)} (Leaky ReLU slope 0.2 as DCGAN, PReLU per "
         f"channel from 0.25); noise dim {config['noise']}; {config['seeds']} seed(s) x {config['steps']} steps, "
         f"batch {config['batch_size']}, Adam lr {config['lr']} betas (0.5, 0.999), non-saturating loss."
     )
-    if not results["complete"]:
-        intro += html.escape(f" Incomplete: {results['finished']} of {results['expected']} runs.")
+    incomplete = None if results["complete"] else f"Incomplete: {results['finished']} of {results['expected']} runs."
     note = html.escape(
         "Ring: a sample is high quality within 3 std (0.06) of its nearest mode; a mode is covered when >= 2 % of "
         "the samples are high-quality samples of it; the quality score is the high-quality share with each mode's "
@@ -140,4 +139,4 @@ def page(config: Mapping[str, Any], results: Mapping[str, Any], records: Mapping
         sections.append(("Samples at the end (lowest seed)", grid))
     if any(summary.get("curve") for summary in summaries.values()):
         sections.append(("Curves", curves_figure(summaries)))
-    return report.page(f"prelu gan: {config['data']}", sections, intro)
+    return report.page(f"prelu gan: {config['data']}", sections, intro, incomplete=incomplete)
