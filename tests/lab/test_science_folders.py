@@ -110,3 +110,21 @@ def test_reports_escape_text_once() -> None:
     page = gan_report.page(gan_config, results, {})
     assert "<svg" not in page and "&lt;svg onload=x&gt;" in page and "&amp;lt;" not in page
     assert "<b>Incomplete: 1 of 2 runs.</b>" in page
+
+
+def test_dying_resumes_with_more_rates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*DYING, "--out", str(tmp_path), "--activations", "relu", "prelu"]
+    assert exit_code(argv) == 0
+    folder = tmp_path / "dying-digits-mlp"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["experiment"] == "dying" and config["lrs"] == [0.01] and config["lr"] == 0.01
+    capsys.readouterr()
+    # --lrs may grow on --resume (a run-set option); the finished rate's runs are kept.
+    assert exit_code([*argv, "--resume", "--lrs", "0.01", "0.03"]) == 0
+    captured = capsys.readouterr()
+    assert "2 finished run(s) kept, 2 to go" in captured.err + captured.out
+    results = json.loads((folder / "results.json").read_text())
+    assert results["complete"] and results["finished"] == 4 and results["format"] == 2
+    assert {run["lr"] for run in results["runs"]} == {0.01, 0.03}
+    assert exit_code([*argv, "--resume", "--epochs", "2"]) == 2  # a fixed setting may not change
+    assert "--resume: the folder was made with other settings" in capsys.readouterr().err

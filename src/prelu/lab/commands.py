@@ -5,9 +5,9 @@ Owns the lab's argument parsing, its exit codes and its signal handling; :func:`
 the one call :mod:`prelu.cli` makes. Imports :mod:`prelu.lab.compare`, :mod:`prelu.lab.depth`,
 :mod:`prelu.lab.dying`, :mod:`prelu.lab.gan`, :mod:`prelu.lab.datasets`,
 :mod:`prelu.lab.experiment` and :mod:`prelu.lab.config` (lazily, so ``prelu --help`` stays fast).
-``compare`` and ``depth`` run through the Experiment driver (:func:`run_experiment`); ``dying``
-and ``gan`` are self-contained runners (:func:`run_standalone`) with the same folder rules, exit
-codes and signal handling.
+``compare``, ``depth`` and ``dying`` run through the Experiment driver (:func:`run_experiment`);
+``gan`` is a self-contained runner (:func:`run_standalone`) with the same folder rules, exit codes
+and signal handling.
 
 Exit codes: 0 done (diverged runs included: they are results), 2 bad flags or a run folder that
 may not be used (nothing written), 1 a failure while running, 130 Ctrl-C, 143 SIGTERM. SIGTERM is
@@ -325,7 +325,7 @@ def run_experiment(args: argparse.Namespace, experiment_type: Any) -> int:
 
 
 def run_standalone(args: argparse.Namespace, runner: Callable[..., object], keys: Iterable[str]) -> int:
-    """Run a self-contained runner (``dying.run``, ``gan.run``) from parsed arguments, as :func:`run_experiment`."""
+    """Run a self-contained runner (``gan.run``) from parsed arguments, as :func:`run_experiment`."""
     options = _options(args, keys)
     folder = {key: getattr(args, key) for key in ("name", "out", "resume", "force", "wait")}
     return _guarded(args, lambda: runner(progress=not args.no_progress, **folder, **options))
@@ -333,16 +333,12 @@ def run_standalone(args: argparse.Namespace, runner: Callable[..., object], keys
 
 def run_dying(args: argparse.Namespace) -> int:
     """Run ``prelu dying`` with parsed arguments; returns the exit code (2: bad settings, nothing written)."""
-    import torch
-
-    from prelu.lab import dying
+    from prelu.lab.dying import Dying
 
     if args.lr is not None:
         print("prelu dying: error: give the learning rates with --lrs, not --lr", file=sys.stderr)
         return 2
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    return run_standalone(args, dying.run, dying.DEFAULTS)
+    return run_experiment(args, Dying)
 
 
 def run_gan(args: argparse.Namespace) -> int:

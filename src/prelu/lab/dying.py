@@ -3,7 +3,8 @@
 Owns the sweep's settings, its runs (one per activation x learning rate x seed, built as
 ``prelu compare`` builds them: per seed, every activation starts from the same weights and sees
 the same batches), the sweep's summary and its decision of the dead-units claim. Imports the lab's
-other modules; its figures and page are in :mod:`prelu.lab.dying_report`.
+other modules; its figures and page are in :mod:`prelu.lab.dying_report`. It is an
+:class:`~prelu.lab.experiment.Experiment` (:class:`Dying`), run by the lab's driver.
 
 A large learning rate knocks ReLU units into the region where their input is <= 0 for every
 sample; they then get no gradient and stay dead. The seed text claims PReLU cuts dead units "from
@@ -13,8 +14,9 @@ paired rule of :mod:`prelu.lab.paired`; where no learning rate gets ReLU there, 
 (inconclusive). A run whose loss becomes NaN or infinite is *diverged*: an outcome, counted per
 group, and left out of the dead-unit and accuracy numbers.
 
->>> resolve({})["lrs"]
-[0.001, 0.003, 0.01, 0.03, 0.1, 0.3]
+>>> settings = resolve({})
+>>> settings.lrs, settings.lr
+((0.001, 0.003, 0.01, 0.03, 0.1, 0.3), 0.001)
 >>> group_key("relu", 0.3)
 'relu@0.3'
 """
@@ -23,19 +25,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from prelu.lab import claims as claims_module
 from prelu.lab import console, datasets, dying_report, train
 from prelu.lab.compare import Builder
-from prelu.lab.config import ConfigError, choice, merge, positive_float, positive_int, typed
-from prelu.lab.experiment import environment
-from prelu.lab.files import write_json, write_text
-from prelu.lab.loop import RunSpec, execute
-from prelu.lab.runs import FORMAT
-from prelu.lab.settings import CompareSettings
-from prelu.lab.standalone import hold, prepare, single_process
+from prelu.lab.config import ConfigError, as_dict, choice, positive_float, positive_int, typed
+from prelu.lab.experiment import Experiment, Record
+from prelu.lab.loop import RunSpec
+from prelu.lab.runs import RunFolder
+from prelu.lab.settings import CompareSettings, Training
 from prelu.lab.summary import summarize
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu")
@@ -48,6 +48,7 @@ DEFAULTS: dict[str, object] = {
     "depth": None,
     "activations": list(ACTIVATIONS),
     "lrs": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+    "lr": None,  # Training's field: always the first of lrs (set by Dying.complete; the CLI refuses --lr)
     "seeds": 3,
     "epochs": 10,
     "batch_size": 64,
@@ -67,14 +68,6 @@ RUN_SET = ("activations", "lrs", "seeds")
 def group_key(activation: str, lr: float) -> str:
     """The group of one (activation, learning rate): ``relu@0.3``."""
     return f"{activation}@{lr:g}"
-
-
-def resolve(options: Mapping[str, Any], stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults, then a resumed folder's config, then ``options`` (see :func:`prelu.lab.config.merge`)."""
-    config = merge(DEFAULTS, options, stored, RUN_SET)
-    config["activations"] = [str(name).strip().lower() for name in config["activations"]]
-    config["lrs"] = [float(lr) for lr in config["lrs"]]
-    return config
 
 
 def default_name(config: Mapping[str, Any]) -> str:
@@ -190,79 +183,79 @@ def _claim_row(claim: str, source: str, number: str, rule: str, verdict: str) ->
     }
 
 
-def run(
-    *,
-    name: str | None = None,
-    out: str | Path = "runs",
-    resume: bool = False,
-    force: bool = False,
-    wait: bool = False,
-    progress: bool = True,
-    quiet: bool = False,
-    on_run: Callable[[str, dict[str, Any]], None] | None = None,
-    **options: object,
-) -> dict[str, Any]:
-    """Run ``prelu dying`` with ``options`` (see :data:`DEFAULTS`) and return the results (as in
-    ``<out>/<name>/results.json``); validated before anything is written. Not on the Experiment
-    protocol: the run folder's rules come from :mod:`prelu.lab.standalone` (one process only)."""
-    choice("device", str(options.get("device") or DEFAULTS["device"]), train.DEVICES)
-    distributed = single_process("dying", str(options.get("device") or DEFAULTS["device"]))
-    config, folder = prepare(
-        "dying", options, resolve=resolve, default_name=default_name, out=out, name=name, resume=resume, force=force
-    )
-    data, builder, settings = validate(config)
-    activations: list[str] = config["activations"]
-    lrs: list[float] = config["lrs"]
-    specs = [
-        RunSpec(group_key(activation, lr), seed)
-        for seed in range(int(config["seeds"]))
-        for lr in lrs
-        for activation in activations
-    ]
+@dataclass(frozen=True)
+class DyingSettings(Training):
+    """Every setting of one ``prelu dying`` (the flags, resolved; written to config.json). ``lr`` (from
+    :class:`Training`) is the first of ``lrs``: each run trains at its own rate from ``lrs``."""
 
-    def train_one(spec: RunSpec, on_epoch: Callable[[int, dict[str, Any]], None]) -> dict[str, Any]:
+    dataset: str
+    limit: int | None
+    model: str
+    width: int | None
+    depth: int | None
+    activations: tuple[str, ...]
+    lrs: tuple[float, ...]
+    seeds: int
+    init: str
+
+
+class Dying(Experiment[DyingSettings]):
+    """``prelu dying`` as an :class:`~prelu.lab.experiment.Experiment`: one group per ``activation@lr``."""
+
+    kind = "dying"
+    settings_type = DyingSettings
+    defaults = DEFAULTS
+    run_set = RUN_SET
+
+    @classmethod
+    def complete(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Rates as floats; ``lr`` is the first of them (the CLI refuses ``--lr``)."""
+        lrs = config["lrs"]
+        if isinstance(lrs, (list, tuple)):
+            config["lrs"] = [float(lr) if isinstance(lr, (int, float)) else lr for lr in lrs]
+            config["lr"] = config["lrs"][0] if config["lrs"] else 0.0
+        return config
+
+    @classmethod
+    def default_name(cls, settings: DyingSettings) -> str:
+        """``dying-<dataset>-<model>``."""
+        return default_name(as_dict(settings))
+
+    def __init__(self, settings: DyingSettings, distributed: train.Distributed) -> None:
+        super().__init__(settings, distributed)
+        if distributed.active:
+            raise ConfigError("prelu dying runs in one process; start it without torchrun")
+        self.config = as_dict(settings)
+        self.data, self.builder, self.training = validate(self.config)
+
+    def plan(self) -> list[RunSpec]:
+        lrs, activations = self.settings.lrs, self.settings.activations
+        return [
+            RunSpec(group_key(a, lr), seed) for seed in range(self.settings.seeds) for lr in lrs for a in activations
+        ]
+
+    def train(self, spec: RunSpec, on_epoch: Callable[[int, dict[str, Any]], None]) -> Record:
         activation, lr = spec.group.split("@")
-        model = builder(activation, spec.seed)
-        record = train.train_run(model, data, dataclasses.replace(settings, lr=float(lr)), spec.seed, on_epoch=on_epoch)
+        model = self.builder(activation, spec.seed)
+        settings = dataclasses.replace(self.training, lr=float(lr))
+        record = train.train_run(model, self.data, settings, spec.seed, on_epoch=on_epoch)
         return {"activation": activation, "lr": float(lr), **record}
 
-    results: dict[str, Any] = {}
+    def summarize(self, records: Mapping[str, Record]) -> dict[str, Any]:
+        return summarize_sweep(records, list(self.settings.activations), list(self.settings.lrs))
 
-    def finalize(records: dict[str, dict[str, Any]], final: bool) -> None:
-        summaries = summarize_sweep(records, activations, lrs)
-        results.clear()
-        results.update(
-            experiment="dying",
-            format=FORMAT,
-            config=config,
-            complete=all(spec.run_id in records for spec in specs),
-            finished=sum(spec.run_id in records for spec in specs),
-            expected=len(specs),
-            environment=environment(distributed),
-            claims=sweep_claims(summaries, activations, lrs),
-            summary=summaries,
-            runs=[
-                {key: r.get(key) for key in ("id", "activation", "lr", "seed", "final", "diverged")}
-                for r in records.values()
-            ],
-        )
-        write_json(folder.results_path, results)
-        if final:
-            write_text(folder.report_path, dying_report.page(config, data.description, results))
+    def claims(self, records: Mapping[str, Record], summary: Mapping[str, Any]) -> list[dict[str, str]]:
+        return sweep_claims(summary, list(self.settings.activations), list(self.settings.lrs))
 
-    with hold(folder, "dying", config, resume=resume, force=force, wait=wait):
-        execute(
-            folder,
-            specs,
-            settings.epochs,
-            train_one,
-            finalize,
-            distributed=distributed,
-            progress=progress and not quiet,
-            notes=not quiet,
-            on_run=on_run,
-        )
-    if not quiet:
+    def run_entry(self, record: Record) -> dict[str, Any]:
+        keys = ("id", "activation", "lr", "seed", "final", "diverged", "divergence")
+        return {key: record.get(key) for key in keys}
+
+    def report(self, results: Mapping[str, Any], records: Mapping[str, Record]) -> str:
+        return dying_report.page(self.config, self.data.description, results)
+
+    def print_results(self, results: Mapping[str, Any], records: Mapping[str, Record], folder: RunFolder) -> None:
+        config = self.config
         headers, rows = dying_report.table_rows(results["summary"])
         console.print_table(
             f"prelu dying: {config['dataset']}, {config['model']}, {config['epochs']} epochs, mean ± std over the "
@@ -277,4 +270,7 @@ def run(
             [[c["claim"], c["number"], c["verdict_text"]] for c in results["claims"]],
         )
         print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
-    return results
+
+
+resolve = Dying.resolve
+run = Dying.run

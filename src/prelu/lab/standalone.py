@@ -1,5 +1,5 @@
-"""The run folder for experiments that are not (yet) on the :class:`~prelu.lab.experiment.Experiment`
-protocol: ``prelu dying`` and ``prelu gan``.
+"""The run folder for an experiment that is not (yet) on the :class:`~prelu.lab.experiment.Experiment`
+protocol: ``prelu gan``.
 
 Owns nothing of its own: it applies the driver's folder rules (:mod:`prelu.lab.runs`) to a runner
 that resolves its settings as a plain dict. Imports :mod:`prelu.lab.config`, :mod:`prelu.lab.runs`
