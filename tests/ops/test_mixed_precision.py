@@ -15,10 +15,10 @@ import importlib.util
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import RTOL, assert_close_scaled, assert_same, reference_grads, reference_prelu
 from torch import nn
 
 import prelu
+from conftest import RTOL, assert_close_scaled, assert_same, reference_grads, reference_prelu
 from prelu.ops import backend
 
 F16, BF16, F32, F64 = torch.float16, torch.bfloat16, torch.float32, torch.float64
@@ -79,8 +79,11 @@ def test_accepted_pairs_follow_the_rule(case, input_dtype, weight_dtype):
     x_cpu, w_cpu, g_cpu = x.detach().cpu(), weight.detach().cpu(), grad.cpu()
     # Products in the compute dtype, rounded once to the input's dtype.
     assert_same(y.detach().cpu(), reference_prelu(x_cpu.to(compute), w_cpu.to(compute)).to(compute).to(input_dtype))
-    expected_input, expected_weight, scale = reference_grads(x_cpu, w_cpu, g_cpu)
-    assert_same(grad_input.cpu(), torch.where(x_cpu > 0, g_cpu, (g_cpu.to(compute) * w_cpu.to(compute).view(1, 6, 1, 1)).to(input_dtype)))
+    _, expected_weight, scale = reference_grads(x_cpu, w_cpu, g_cpu)
+    assert_same(
+        grad_input.cpu(),
+        torch.where(x_cpu > 0, g_cpu, (g_cpu.to(compute) * w_cpu.to(compute).view(1, 6, 1, 1)).to(input_dtype)),
+    )
     # Summed in float32 at least: for a half input with float32 slopes every g * x is exact in
     # float32, so a float32 tolerance holds only if nothing was rounded to half on the way.
     rtol = max(RTOL[compute], RTOL[weight_dtype])

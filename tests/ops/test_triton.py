@@ -15,9 +15,9 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton", reason="triton is not installed (pip install 'prelu[gpu]'; the test extra has it)")
 
-import prelu  # noqa: E402  (after the skip: nothing here runs without triton)
-from prelu.ops import backend  # noqa: E402
-from conftest import RTOL, assert_close_scaled, assert_same, reference_grads, reference_prelu  # noqa: E402
+import prelu
+from conftest import RTOL, assert_close_scaled, assert_same, reference_grads, reference_prelu
+from prelu.ops import backend
 
 DEVICES = [pytest.param("cpu", id="interpreter"), pytest.param("cuda", marks=pytest.mark.gpu, id="cuda")]
 
@@ -164,7 +164,7 @@ def test_empty_inputs(shape, device):
 
 
 def test_slope_gradient_is_the_same_bits_every_run(device):
-    x, weight, channel_dim = _input("shared, several tiles", torch.float32, device)
+    x, weight, _ = _input("shared, several tiles", torch.float32, device)
     x = x.nan_to_num(posinf=0.0, neginf=0.0)
     grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(4)).to(device)
     kernels = backend.triton_kernels()
@@ -189,14 +189,15 @@ def test_non_finite_gradients_where_x_is_positive_add_nothing_to_the_slope(devic
 
 def test_forcing_triton_on_an_input_it_cannot_walk_says_why(device):
     x = torch.randn(4, 6, 8, device=device)[..., ::2]  # strided: no flat walk, and no copy is made
-    with prelu.use_backend("triton"), pytest.raises(RuntimeError, match="forced 'triton'.*walked as one flat array"):
+    with prelu.use_backend("triton"), pytest.raises(RuntimeError, match=r"forced 'triton'.*walked as one flat array"):
         prelu.prelu(x, torch.full((6,), 0.25, device=device))
 
 
 def test_auto_picks_triton_only_for_cuda_tensors():
     x = torch.randn(2, 3, 200, 200)
     assert prelu.backend_for(x, torch.full((3,), 0.25)) == "fused"  # CPU: numba, never the interpreter
-    if torch.cuda.is_available() and backend.triton_kernels() is not None and not backend.triton_kernels().interpreted():
+    kernels = backend.triton_kernels()
+    if torch.cuda.is_available() and kernels is not None and not kernels.interpreted():
         assert prelu.backend_for(x.cuda(), torch.full((3,), 0.25, device="cuda")) == "triton"
         assert prelu.backend_for(x.cuda().to(torch.bfloat16), torch.full((3,), 0.25, device="cuda")) == "triton"
         small = torch.randn(8, 3, 4, 4, device="cuda")  # below TRITON_MIN_NUMEL: a launch costs more

@@ -75,6 +75,7 @@ def triton_unavailable() -> str:
     loaded = _triton[0]
     return loaded if isinstance(loaded, str) else ""
 
+
 _forced: contextvars.ContextVar[str | None] = contextvars.ContextVar("prelu_backend", default=None)
 
 
@@ -116,9 +117,8 @@ def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
     if cpu_kernels is None:
         return FUSED_UNAVAILABLE
     if not cpu_kernels.supports(input):
-        return (
-            f"the fused kernels take float32/float64 CPU tensors; got {input.dtype} on {input.device}"
-            + (" (use_backend('triton') runs CUDA tensors)" if input.device.type == "cuda" else "")
+        return f"the fused kernels take float32/float64 CPU tensors; got {input.dtype} on {input.device}" + (
+            " (use_backend('triton') runs CUDA tensors)" if input.device.type == "cuda" else ""
         )
     return _walk_refusal(input, walk)
 
@@ -208,10 +208,12 @@ class _FusedKernels:
         grad: torch.Tensor,
         saved: torch.Tensor,
         weight_view: torch.Tensor,
-        walk: MemoryWalk,
+        walk: MemoryWalk | None,
         *,
         from_output: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Optional only because callers narrow the walk through another variable.
+        assert walk is not None, "the fused backward needs the walk choose() gave"
         kernels, cast = self._kernels(saved, weight_view)
         grad_input, grad_weight = kernels.backward(grad, saved, cast, walk, from_output=from_output)
         return grad_input, grad_weight.to(weight_view.dtype)

@@ -44,7 +44,7 @@ TILE = 4096
 MAX_BLOCK_N = 4096
 
 
-@triton.jit  # type: ignore[misc]  # triton ships no type hints for its decorator
+@triton.jit  # type: ignore[untyped-decorator]  # triton ships no type hints for its decorator
 def _rounded(value, dtype: tl.constexpr, ROUND_BF16: tl.constexpr):  # type: ignore[no-untyped-def]
     """``value`` (float32 or float64) rounded to nearest even in ``dtype``. A GPU converts so in
     hardware; Triton's interpreter truncates float32 to bfloat16, so there (``ROUND_BF16``) the
@@ -58,7 +58,7 @@ def _rounded(value, dtype: tl.constexpr, ROUND_BF16: tl.constexpr):  # type: ign
         return value.to(dtype)
 
 
-@triton.jit  # type: ignore[misc]  # as above
+@triton.jit  # type: ignore[untyped-decorator]  # as above
 def _forward_kernel(  # type: ignore[no-untyped-def]  # jit arguments are pointers and constexprs
     x_ptr,
     table_ptr,
@@ -88,7 +88,7 @@ def _forward_kernel(  # type: ignore[no-untyped-def]  # jit arguments are pointe
     tl.store(out_ptr + offsets, _rounded(y, out_ptr.dtype.element_ty, ROUND_BF16), mask=mask)
 
 
-@triton.jit  # type: ignore[misc]  # as above
+@triton.jit  # type: ignore[untyped-decorator]  # as above
 def _backward_kernel(  # type: ignore[no-untyped-def]  # as above
     grad_ptr,
     saved_ptr,
