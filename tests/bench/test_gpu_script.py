@@ -3,6 +3,7 @@ its clean stop, and the benchmark's logic in its cpu dry run (tiny shapes, wall 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import importlib.util
 import os
@@ -54,6 +55,32 @@ def test_dry_run_on_cpu_writes_the_tables(tmp_path):
     memory = (tmp_path / "memory.md").read_text(encoding="utf-8")
     for name in ("nn.ReLU(inplace=True)", "| nn.PReLU |", "prelu.PReLU(inplace=True)"):
         assert name in memory
+
+
+def test_cuda_report_shows_gpu_time_first_and_judges_the_targets_on_it():
+    bench = _gpu_bench()
+    rows = []
+    for timing, scale in (("device", 1.0), ("eager", 3.0)):  # made-up times: only the report's logic is tested
+        for provider, fwd_bwd in (("prelu.PReLU [triton]", 40.0), ("nn.LeakyReLU", 50.0), ("clone", 0.0)):
+            for mode, us in (("fwd", 16.0), ("bwd", 24.0), ("fwd+bwd", fwd_bwd)):
+                if provider == "clone" and mode != "fwd":
+                    continue
+                median = us * scale
+                roofline = 16.0 * scale * bench.TRAFFIC[mode] / 2
+                rows.append(
+                    {
+                        "case": "32x64x56x56 bfloat16",
+                        "provider": provider,
+                        "timing": timing,
+                        "mode": mode,
+                        "median_us": median,
+                        "roofline_fraction": roofline / median,
+                    }
+                )
+    text = bench.speed_markdown(rows, argparse.Namespace(device="cuda", repeats=5, iters=20))
+    assert "| provider | fwd device | bwd device | fwd+bwd device | fwd eager |" in text
+    assert "target fwd+bwd <= 1.0x nn.LeakyReLU (device): 0.80x, met" in text
+    assert "target fwd+bwd >= 85% of the clone roofline (device): 100%, met" in text  # 40 us = 2.5 clones
 
 
 def test_memory_dry_run_sees_the_in_place_saving(tmp_path):

@@ -29,6 +29,8 @@ CPU tensors with numpy: that is how they are tested without a GPU.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any
 
 import torch
@@ -45,17 +47,14 @@ MAX_BLOCK_N = 4096
 
 
 @triton.jit  # type: ignore[untyped-decorator]  # triton ships no type hints for its decorator
-def _rounded(value, dtype: tl.constexpr, ROUND_BF16: tl.constexpr):  # type: ignore[no-untyped-def]
-    """``value`` (float32 or float64) rounded to nearest even in ``dtype``. A GPU converts so in
-    hardware; Triton's interpreter truncates float32 to bfloat16, so there (``ROUND_BF16``) the
-    rounding is done on the bits, as torch does it (NaN stays NaN)."""
-    if ROUND_BF16:
-        bits = value.to(tl.uint32, bitcast=True)
-        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-        bits16 = tl.where(value != value, (bits >> 16) | 0x40, rounded)
-        return bits16.to(tl.uint16).to(tl.bfloat16, bitcast=True)
-    else:
-        return value.to(dtype)
+def _round_to_bfloat16(value):  # type: ignore[no-untyped-def]
+    """float32 ``value`` rounded to nearest even in bfloat16, on the bits, as torch does it (NaN
+    stays NaN). A GPU converts so in hardware; Triton's interpreter truncates instead, so the
+    kernels call this there only (``ROUND_BF16``)."""
+    bits = value.to(tl.uint32, bitcast=True)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    bits16 = tl.where(value != value, (bits >> 16) | 0x40, rounded)
+    return bits16.to(tl.uint16).to(tl.bfloat16, bitcast=True)
 
 
 @triton.jit  # type: ignore[untyped-decorator]  # as above
@@ -85,7 +84,9 @@ def _forward_kernel(  # type: ignore[no-untyped-def]  # jit arguments are pointe
         a = tl.load(table_ptr + cols, mask=cols < N, other=0.0)[None, :]
     x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(table_ptr.dtype.element_ty)
     y = tl.where(x > 0, x, x * a)
-    tl.store(out_ptr + offsets, _rounded(y, out_ptr.dtype.element_ty, ROUND_BF16), mask=mask)
+    if ROUND_BF16:
+        y = _round_to_bfloat16(y)
+    tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit  # type: ignore[untyped-decorator]  # as above
@@ -120,8 +121,10 @@ def _backward_kernel(  # type: ignore[no-untyped-def]  # as above
     x = tl.load(saved_ptr + offsets, mask=mask, other=1.0).to(compute)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(compute)
     positive = x > 0
-    grad_input = _rounded(tl.where(positive, g, g * a), grad_input_ptr.dtype.element_ty, ROUND_BF16)
-    tl.store(grad_input_ptr + offsets, grad_input, mask=mask)
+    grad_input = tl.where(positive, g, g * a)
+    if ROUND_BF16:
+        grad_input = _round_to_bfloat16(grad_input)
+    tl.store(grad_input_ptr + offsets, grad_input.to(grad_input_ptr.dtype.element_ty), mask=mask)
     terms = tl.where(positive, 0.0, g * x)
     if SLOPE_PER_ROW:  # partials laid out (M, col_blocks)
         tl.store(partial_ptr + rows.to(tl.int64) * col_blocks + pid_n, tl.sum(terms, axis=1), mask=rows < M)
@@ -170,6 +173,7 @@ class _Grid:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def _grid(numel: int, walk: MemoryWalk) -> _Grid:
     N = walk.length
     M = numel // N
@@ -185,18 +189,27 @@ def _slope_table(weight_view: torch.Tensor, input: torch.Tensor, walk: MemoryWal
     not change (the batch, for NCHW per-channel) are dropped, and the kernel repeats the table
     (``row % len(table)``): per-channel NCHW indexes ``weight`` itself, no copy and no gather.
     """
+    kept = _table_dims(tuple(input.shape), tuple(weight_view.shape), walk)
+    weight = weight_view.detach()
+    if weight.numel() == math.prod(input.shape[d] for d in kept) and list(kept) == sorted(kept):
+        table = weight.reshape(-1)  # the weight itself (per-channel, shared): no gather, no launch
+    else:
+        pick = tuple(slice(None) if d in kept else 0 for d in range(input.ndim))
+        picked = weight.expand(input.shape)[pick]  # dims left: kept, in logical order
+        logical = sorted(kept)
+        table = picked.permute([logical.index(d) for d in kept]).reshape(-1)
+    compute = dtypes.compute_dtype(input.dtype, weight_view.dtype)
+    return table.to(compute).contiguous(), dataclasses.replace(walk, slope_dims=kept)
+
+
+@functools.lru_cache(maxsize=1024)
+def _table_dims(shape: tuple[int, ...], slope_shape: tuple[int, ...], walk: MemoryWalk) -> tuple[int, ...]:
     dims = walk.slope_dims
     lead = 0
     if walk.kind == "rows":
-        while lead < len(dims) and weight_view.shape[dims[lead]] == 1:
+        while lead < len(dims) and slope_shape[dims[lead]] == 1:
             lead += 1
-    kept = dims[lead:]
-    pick = tuple(slice(None) if d in kept else 0 for d in range(input.ndim))
-    picked = weight_view.detach().expand(input.shape)[pick]  # dims left: kept, in logical order
-    logical = sorted(kept)
-    table = picked.permute([logical.index(d) for d in kept]).reshape(-1)
-    compute = dtypes.compute_dtype(input.dtype, weight_view.dtype)
-    return table.to(compute).contiguous(), dataclasses.replace(walk, slope_dims=kept)
+    return dims[lead:]
 
 
 def forward(
