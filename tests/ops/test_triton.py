@@ -202,3 +202,48 @@ def test_auto_picks_triton_only_for_cuda_tensors():
         assert prelu.backend_for(x.cuda().to(torch.bfloat16), torch.full((3,), 0.25, device="cuda")) == "triton"
         small = torch.randn(8, 3, 4, 4, device="cuda")  # below TRITON_MIN_NUMEL: a launch costs more
         assert prelu.backend_for(small, torch.full((3,), 0.25, device="cuda")) == "native"
+
+
+_COMPILE_SCRIPT = """
+import sys
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource, compile
+from prelu.ops.kernels import triton_prelu as kernels
+
+assert not kernels.interpreted()
+constants = {"SLOPE_PER_ROW": True, "BLOCK_M": 16, "BLOCK_N": 256, "ROW_ALIGN": 4, "ROUND_BF16": False}
+scalars = {"M": "i32", "n_units": "i32", "period": "i32", "col_blocks": "i32"}
+for io in ("fp32", "bf16"):
+    pointers = {
+        kernels._forward_kernel: {"x_ptr": io, "table_ptr": "fp32", "out_ptr": io},
+        kernels._backward_kernel: {"grad_ptr": io, "saved_ptr": io, "table_ptr": "fp32", "grad_input_ptr": io,
+                                   "partial_ptr": "fp32"},
+    }
+    for kernel, args in pointers.items():
+        signature = {**{name: "*" + t for name, t in args.items()}, **scalars, **dict.fromkeys(constants, "constexpr")}
+        fixed = {(list(signature).index(name),): value for name, value in constants.items()}
+        compiled = compile(ASTSource(kernel, signature, fixed), target=GPUTarget("cuda", 90, 32))
+        assert "ld.global" in compiled.asm["ptx"], kernel
+print("compiled")
+"""
+
+
+def test_kernels_compile_for_a_hopper_gpu(tmp_path):
+    """The interpreter runs the kernels' Python, not their compiled form: compile them for sm_90
+    (no GPU needed), so a kernel only a GPU would reject fails here, in CI."""
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU the kernels compile and run in the cuda tests")
+    try:
+        from triton.backends.compiler import GPUTarget  # noqa: F401
+        from triton.compiler import ASTSource  # noqa: F401
+    except ImportError as error:
+        pytest.skip(f"this triton has no ahead-of-time compile API ({error})")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", _COMPILE_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0 and "compiled" in result.stdout, result.stderr[-3000:]

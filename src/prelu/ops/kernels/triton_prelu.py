@@ -63,14 +63,18 @@ def _forward_kernel(  # type: ignore[no-untyped-def]  # jit arguments are pointe
     table_ptr,
     out_ptr,
     M,
-    N,
+    n_units,
     period,
     col_blocks,
     SLOPE_PER_ROW: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    ROW_ALIGN: tl.constexpr,
     ROUND_BF16: tl.constexpr,
 ):
+    # N = n_units * ROW_ALIGN: the compiler then knows every row starts ROW_ALIGN-aligned and the
+    # column mask is constant over ROW_ALIGN lanes, so loads and stores are vectorised.
+    N = n_units * ROW_ALIGN
     pid = tl.program_id(0)
     pid_m = pid // col_blocks
     pid_n = pid % col_blocks
@@ -97,14 +101,18 @@ def _backward_kernel(  # type: ignore[no-untyped-def]  # as above
     grad_input_ptr,
     partial_ptr,
     M,
-    N,
+    n_units,
     period,
     col_blocks,
     SLOPE_PER_ROW: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    ROW_ALIGN: tl.constexpr,
     ROUND_BF16: tl.constexpr,
 ):
+    # N = n_units * ROW_ALIGN: the compiler then knows every row starts ROW_ALIGN-aligned and the
+    # column mask is constant over ROW_ALIGN lanes, so loads and stores are vectorised.
+    N = n_units * ROW_ALIGN
     pid = tl.program_id(0)
     pid_m = pid // col_blocks
     pid_n = pid % col_blocks
@@ -152,6 +160,10 @@ class _Grid:
     block_n: int
 
     @property
+    def row_align(self) -> int:
+        return math.gcd(self.N, 16)
+
+    @property
     def row_blocks(self) -> int:
         return triton.cdiv(self.M, self.block_m)  # type: ignore[no-any-return]
 
@@ -168,6 +180,7 @@ class _Grid:
             SLOPE_PER_ROW=self.per_row,
             BLOCK_M=self.block_m,
             BLOCK_N=self.block_n,
+            ROW_ALIGN=self.row_align,
             ROUND_BF16=output.dtype == torch.bfloat16 and interpreted(),
             num_warps=num_warps,
         )
@@ -223,7 +236,7 @@ def forward(
         return out
     table, _ = _slope_table(weight_view, input, walk)
     grid = _grid(input.numel(), walk)
-    grid.launch(_forward_kernel, out, input, table, out, grid.M, grid.N, table.numel())
+    grid.launch(_forward_kernel, out, input, table, out, grid.M, grid.N // grid.row_align, table.numel())
     return out
 
 
@@ -250,7 +263,8 @@ def backward(
         partials = torch.empty((grid.M, grid.col_blocks), dtype=table.dtype, device=saved.device)
     else:
         partials = torch.empty((grid.row_blocks, grid.N), dtype=table.dtype, device=saved.device)
-    grid.launch(_backward_kernel, grad_input, grad, saved, table, grad_input, partials, grid.M, grid.N, table.numel())
+    n_units = grid.N // grid.row_align
+    grid.launch(_backward_kernel, grad_input, grad, saved, table, grad_input, partials, grid.M, n_units, table.numel())
     if grid.per_row:  # rows that share a table entry, then the column blocks: a fixed order
         slope_grad = partials.view(grid.M // table.numel(), table.numel(), grid.col_blocks).sum(dim=(0, 2))
     else:
