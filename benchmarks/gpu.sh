@@ -2,7 +2,7 @@
 # One run on a machine with a CUDA GPU: install prelu, run the GPU tests (pytest -m gpu), time the
 # Triton kernels against torch (benchmarks/gpu_bench.py) and measure the in-place memory saving.
 #
-#   bash benchmarks/gpu.sh            # from the repository root; about 4-6 minutes, at most 8
+#   bash benchmarks/gpu.sh    # about 4-6 minutes; the step limits add up to 475 s (< 8 minutes)
 #
 # Everything goes to benchmarks/gpu/ (GPU_OUT_DIR overrides): gpu.log (every step's output),
 # speed.md, speed.csv, memory.md; and is copied to $OUT when $OUT is set. Each step has a hard
@@ -52,8 +52,8 @@ step() {
 }
 
 say "=== prelu gpu.sh, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-step "nvidia-smi" 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
-if ! timeout 60 "$PY" - >>"$LOG" 2>&1 <<'EOF'; then
+step "nvidia-smi" 15 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
+if ! timeout 45 "$PY" - >>"$LOG" 2>&1 <<'EOF'; then
 import sys
 import torch
 print(f"python {sys.version.split()[0]}, torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
@@ -67,12 +67,12 @@ EOF
 	exit 0
 fi
 
-step "install prelu (no deps, no network)" 90 "$PY" -m pip install --no-deps --no-build-isolation --no-input -q -e .
-step "GPU tests: pytest -m gpu" 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
+step "install prelu (no deps, no network)" 60 "$PY" -m pip install --no-deps --no-build-isolation --no-input -q -e .
+step "GPU tests: pytest -m gpu" 140 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
 	tests/ops/test_triton.py tests/ops/test_mixed_precision.py
-step "speed: prelu vs torch, fp32 and bf16" 180 "$PY" benchmarks/gpu_bench.py --device cuda --what speed \
+step "speed: prelu vs torch, fp32 and bf16" 170 "$PY" benchmarks/gpu_bench.py --device cuda --what speed \
 	--dtypes float32,bfloat16 --compile-budget 60 --out "$DIR"
-step "memory: in-place PReLU on cuda" 60 "$PY" benchmarks/gpu_bench.py --device cuda --what memory --out "$DIR"
+step "memory: in-place PReLU on cuda" 45 "$PY" benchmarks/gpu_bench.py --device cuda --what memory --out "$DIR"
 for file in speed.md memory.md; do
 	[ -f "$DIR/$file" ] && cat "$DIR/$file" >>"$LOG"
 done

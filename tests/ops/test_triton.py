@@ -193,6 +193,7 @@ def test_forcing_triton_on_an_input_it_cannot_walk_says_why(device):
         prelu.prelu(x, torch.full((6,), 0.25, device=device))
 
 
+@pytest.mark.gpu
 def test_auto_picks_triton_only_for_cuda_tensors():
     x = torch.randn(2, 3, 200, 200)
     assert prelu.backend_for(x, torch.full((3,), 0.25)) == "fused"  # CPU: numba, never the interpreter
