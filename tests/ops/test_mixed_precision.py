@@ -135,7 +135,7 @@ def _model(activation: nn.Module) -> nn.Sequential:
     return nn.Sequential(nn.Linear(16, 32), activation, nn.Linear(32, 4))
 
 
-def _autocast_training(device: str, dtype: torch.dtype, steps: int = 3) -> None:
+def _autocast_training(device: str, dtype: torch.dtype, backend_name: str, steps: int = 3) -> None:
     """prelu.PReLU trains under autocast; at every step its gradients match nn.PReLU's under
     autocast, and are as close to the same model run in float32 (no autocast) as nn.PReLU's are
     (autocast's low-precision matmuls set that error, about 1e-2 relative here)."""
@@ -153,11 +153,12 @@ def _autocast_training(device: str, dtype: torch.dtype, steps: int = 3) -> None:
         theirs.load_state_dict(ours.state_dict())
         for model, autocast in ((ours, True), (theirs, True), (reference, False)):
             model.zero_grad()
-            with torch.autocast(device, dtype=dtype, enabled=autocast):
-                output = model(x)
-            assert output.dtype == (dtype if autocast else F32)
-            loss = F.mse_loss(output.float(), target)
-            loss.backward()
+            with prelu.use_backend(backend_name):
+                with torch.autocast(device, dtype=dtype, enabled=autocast):
+                    output = model(x)
+                assert output.dtype == (dtype if autocast else F32)
+                loss = F.mse_loss(output.float(), target)
+                loss.backward()
             if model is ours:
                 losses.append(loss.item())
         for (name, p), q, r in zip(ours.named_parameters(), theirs.parameters(), reference.parameters(), strict=True):
@@ -176,13 +177,16 @@ def _autocast_training(device: str, dtype: torch.dtype, steps: int = 3) -> None:
     assert after == before and set(after) == set(theirs.state_dict())  # state_dict unchanged, nn-compatible
 
 
-def test_autocast_cpu_bfloat16_training():
-    _autocast_training("cpu", BF16)
+@pytest.mark.parametrize("backend_name", ["auto", "triton"])
+def test_autocast_cpu_bfloat16_training(backend_name):
+    if backend_name == "triton":
+        _skip_unless_runnable("triton", "cpu", BF16)
+    _autocast_training("cpu", BF16, backend_name)
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("backend_name", ["auto", "triton"])
 @pytest.mark.parametrize("dtype", [F16, BF16], ids=str)
-def test_autocast_cuda_training(dtype):
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    _autocast_training("cuda", dtype)
+def test_autocast_cuda_training(dtype, backend_name):
+    _skip_unless_runnable(backend_name if backend_name == "triton" else "native", "cuda", dtype)
+    _autocast_training("cuda", dtype, backend_name)
