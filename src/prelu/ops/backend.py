@@ -135,6 +135,8 @@ def triton_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
             else "CUDA tensors (and CPU tensors under TRITON_INTERPRET=1)"
         )
         return f"the Triton kernels take float16/bfloat16/float32/float64 {where}; got {input.dtype} on {input.device}"
+    if walk is not None and walk.length >= 2**31:  # column indices are 32-bit in the kernels
+        return f"the Triton kernels take rows of fewer than 2**31 elements; this walk has {walk.length}"
     return _walk_refusal(input, walk)
 
 
