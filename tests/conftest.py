@@ -1,6 +1,6 @@
 """Shared test helpers: an independent float64 reference for PReLU, tolerances, layout makers.
 
-The reference below is written from the public contract (DESIGN.md, "Public API contract") and
+The reference below is written from the public contract (README "API" and docs/design.md "Slope layouts") and
 never calls into :mod:`prelu` (in particular not :mod:`prelu.ops.layout`): the slope broadcast is
 built by hand with ``reshape``.
 """

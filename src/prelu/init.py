@@ -2,8 +2,11 @@ r"""Slope-aware Kaiming (He) initialisation: :func:`gain`, :func:`kaiming_normal
 :func:`kaiming_uniform_` and :func:`init_model_`.
 
 Owns the initialisation formulas; imports :mod:`prelu.tools.walk` (to find the rectifier after each
-layer). He et al. 2015 (Sec. 2.2) keep the variance of the responses constant from layer to layer
-when, for a rectifier of negative slope :math:`a` (ReLU: 0; Leaky ReLU, PReLU: :math:`a`),
+layer), :mod:`prelu.nn.rectifiers` (which modules are rectifiers, their slopes) and
+:mod:`prelu.tools.named_rows` (the report's rows).
+
+He et al. 2015 (Sec. 2.2) keep the variance of the responses constant from layer to layer when, for
+a rectifier of negative slope :math:`a` (ReLU: 0; Leaky ReLU, PReLU: :math:`a`),
 
 .. math::
     \tfrac12 (1 + a^2)\, n\, \mathrm{Var}[w] = 1
@@ -20,14 +23,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, fx, nn
 
 from prelu._io.table import format_table
+from prelu.nn import rectifiers
 from prelu.tools import walk
+from prelu.tools.named_rows import NamedRows
 
 MODES = ("fan_in", "fan_out")
 
@@ -49,7 +53,7 @@ def _check_mode(mode: object) -> str:
         raise ValueError(
             f"mode must be 'fan_in' (forward, He et al. eq. 10) or 'fan_out' (backward, eq. 14), got {mode!r}"
         )
-    return mode  # type: ignore[return-value]
+    return str(mode)
 
 
 def fans(shape: tuple[int, ...] | torch.Size, groups: int = 1) -> tuple[int, int]:
@@ -132,7 +136,7 @@ class LayerInit:
 
 
 @dataclass(frozen=True)
-class InitReport:
+class InitReport(NamedRows[LayerInit]):
     """The layers :func:`init_model_` initialised, in ``named_modules`` order."""
 
     layers: tuple[LayerInit, ...]
@@ -144,18 +148,8 @@ class InitReport:
     """Layers left as they were: never called in the traced or recorded forward pass (unused, or
     used by a module through its weight rather than its forward, as in ``nn.MultiheadAttention``)."""
 
-    def __iter__(self) -> Iterator[LayerInit]:
-        return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, name: str) -> LayerInit:
-        """The row of the layer called ``name``."""
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+    def named_rows(self) -> tuple[LayerInit, ...]:
+        return self.layers
 
     def __str__(self) -> str:
         rows = [
@@ -223,8 +217,8 @@ def _successors_in_order(sequence: list[tuple[str, nn.Module]]) -> dict[str, tup
         for later_name, later in sequence[position + 1 :]:
             if isinstance(later, walk.WEIGHT_LAYERS):
                 break
-            if isinstance(later, walk.RECTIFIER_MODULES):
-                result = (f"{later_name} ({type(later).__name__})", float(walk.module_slopes(later).mean()))
+            if isinstance(later, rectifiers.CONVERTIBLE_TYPES):
+                result = (f"{later_name} ({type(later).__name__})", float(rectifiers.slopes(later).mean()))
                 break
         found[name] = result
     return found

@@ -415,6 +415,74 @@ def test_a_registered_target_is_built_by_its_factory():
         prelu.unregister_activation("hardtanh_test")
 
 
+def test_built_in_names_are_built_through_the_registry():
+    # Re-register the built-in names with recording factories: convert must call them, with the
+    # arguments the built-in takes, instead of constructing the modules itself.
+    calls = []
+
+    def recording(name, build):
+        def factory(**kwargs):
+            calls.append((name, kwargs))
+            return build(**kwargs)
+
+        return factory
+
+    for name, build in [("relu", nn.ReLU), ("leaky_relu", prelu.LeakyReLU), ("prelu", prelu.PReLU)]:
+        prelu.register_activation(name, recording(name, build), overwrite=True)
+    try:
+        model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True))
+        prelu.convert(model, "leaky_relu", init=0.2)
+        assert calls == [("leaky_relu", {"negative_slope": 0.2, "inplace": True})]
+        assert type(model[1]) is prelu.LeakyReLU and model[1].inplace
+        prelu.convert(model, "relu")
+        assert calls[1] == ("relu", {"inplace": True})
+        x = torch.randn(5, 3)
+        prelu.convert(model, "prelu", init="keep", example_input=x)
+        name, kwargs = calls[2]
+        assert name == "prelu"
+        assert kwargs == {
+            "num_parameters": 4,
+            "init": 0.0,
+            "channel_dim": -1,
+            "bounds": None,
+            "dtype": torch.float32,
+            "device": torch.device("cpu"),
+        }
+        assert model[1].weight.tolist() == [0.0] * 4
+        prelu.convert(model, "prelu", per="shared", init=0.1)
+        assert calls[3] == (
+            "prelu",
+            {"num_parameters": 1, "init": 0.1, "bounds": None, "dtype": torch.float32, "device": torch.device("cpu")},
+        )
+    finally:
+        for name in ("relu", "leaky_relu", "prelu"):
+            prelu.unregister_activation(name)
+    assert type(prelu.get_activation("prelu")) is prelu.PReLU  # the built-ins are back
+
+
+def test_a_factory_that_refuses_the_arguments_changes_nothing():
+    prelu.register_activation("relu", nn.Tanh, overwrite=True)  # Tanh takes no inplace=
+    try:
+        model = nn.Sequential(nn.Linear(2, 2), nn.LeakyReLU(0.1))
+        with pytest.raises(ValueError, match=r"convert\(\) changed nothing: '1'.*inplace"):
+            prelu.convert(model, "relu")
+        assert type(model[1]) is nn.LeakyReLU
+    finally:
+        prelu.unregister_activation("relu")
+
+
+def test_a_registered_name_with_a_prelu_factory_converts_a_resnet_block():
+    prelu.register_activation("half_prelu_test", lambda: prelu.PReLU(init=0.5))
+    try:
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.LeakyReLU())
+        report = prelu.convert(model, "HALF_PRELU_test")
+        assert report.replaced == 2 and report.to == "half_prelu_test"
+        assert [type(model[i]) for i in (1, 3)] == [prelu.PReLU, prelu.PReLU]
+        assert model[1] is not model[3] and model[1].weight.item() == 0.5
+    finally:
+        prelu.unregister_activation("half_prelu_test")
+
+
 def test_a_module_registered_under_two_names_is_replaced_at_both():
     act = nn.ReLU()
     model = nn.Sequential(nn.Linear(3, 3), act, nn.Linear(3, 3), act)

@@ -58,7 +58,7 @@ def _check(table, names=tuple(EXPECTED)) -> None:
 def test_slopes_of_a_model_match_the_tensors():
     table = prelu.slopes(_net())
     _check(table)
-    assert [row.kind for row in table] == ["PReLU", "nn.PReLU", "PReLU"]
+    assert [row.kind for row in table] == ["prelu.PReLU", "nn.PReLU", "prelu.PReLU"]
     text = str(table)
     assert "prelu1" in text and "channel" in text and "0.681" not in text  # means, not raw values
     assert f"{torch.tensor([0.681, 0.103, -0.2, 1.5]).mean().item():.3f}" in text
@@ -70,9 +70,9 @@ def test_element_mode_frozen_rows_and_tied_layers():
     model = nn.Sequential(a, b, prelu.FrozenPReLU(torch.full((2, 3), 0.3)))
     table = prelu.slopes(model)
     assert [(row.name, row.mode, row.tied_to, row.kind) for row in table] == [
-        ("0", "channel", "", "PReLU"),
-        ("1", "channel", "0", "PReLU"),
-        ("2", "element", "", "FrozenPReLU"),
+        ("0", "channel", "", "prelu.PReLU"),
+        ("1", "channel", "0", "prelu.PReLU"),
+        ("2", "element", "", "prelu.FrozenPReLU"),
     ]
     assert "tied to" in str(table)
 

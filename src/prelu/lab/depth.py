@@ -31,6 +31,7 @@ from prelu.lab import console, datasets, models, report, runs, train
 from prelu.lab.config import ConfigError, choice, merge, positive_int
 from prelu.lab.experiment import RunSpec, environment, execute, open_experiment
 from prelu.lab.summary import format_stat, has_slopes, summarize
+from prelu.nn.rectifiers import CONVERTIBLE_TYPES
 
 DATASETS = ("digits", "mnist1d")
 INITS = ("xavier", "kaiming")
@@ -93,7 +94,7 @@ def build(config: Mapping[str, object], data: datasets.Dataset, init: str, activ
 def input_stds(model: nn.Module, x: torch.Tensor) -> list[float]:
     """The standard deviation of each rectifier's input on ``x`` (one forward pass, eval mode), input side first."""
     found: list[float] = []
-    rectifiers = [m for m in model.modules() if isinstance(m, (nn.ReLU, prelu.PReLU, prelu.LeakyReLU, nn.PReLU))]
+    rectifiers = [m for m in model.modules() if isinstance(m, CONVERTIBLE_TYPES)]
     handles = [m.register_forward_pre_hook(lambda _, args: found.append(float(args[0].std()))) for m in rectifiers]
     try:
         with torch.no_grad():

@@ -41,6 +41,7 @@ import prelu
 from prelu.lab.config import ConfigError, choice, positive_float, positive_int
 from prelu.lab.datasets import Dataset
 from prelu.monitor.stats import LayerStats
+from prelu.nn.rectifiers import LEARNABLE_TYPES
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("cpu", "cuda")
@@ -294,7 +295,7 @@ class _Run:
         self.initial_slopes = {
             name: module.weight.detach().to("cpu", torch.float64).flatten().clone()
             for name, module in self.model.named_modules()
-            if isinstance(module, (prelu.PReLU, nn.PReLU))
+            if isinstance(module, LEARNABLE_TYPES)
         }
         self.trained: nn.Module = self.model
         if distributed.active:

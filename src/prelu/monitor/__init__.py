@@ -1,8 +1,13 @@
-"""prelu.monitor: training diagnostics. Hooks (:class:`Monitor`), streaming statistics
-(:mod:`prelu.monitor.stats`) and export to CSV, JSON, TensorBoard and PNG (:mod:`prelu.monitor.export`).
+"""prelu.monitor: training diagnostics for rectifier networks.
 
-May import :mod:`prelu.nn`, :mod:`prelu.ops` and :mod:`prelu._io`; never :mod:`prelu.tools`,
-:mod:`prelu.bench`, :mod:`prelu.lab` or :mod:`prelu.cli`.
+Owns the hooks and windows (:class:`Monitor`, :mod:`prelu.monitor.hooks`), the streaming
+statistics of one layer over one window (:class:`LayerStats`, :mod:`prelu.monitor.stats`) and
+their export to CSV, JSON, TensorBoard and PNG (:mod:`prelu.monitor.export`). Which layers it
+watches, their slopes and labels come from :mod:`prelu.nn.rectifiers`.
+
+May import torch, numpy, :mod:`prelu.nn`, :mod:`prelu.ops` (the fused statistics kernel) and
+:mod:`prelu._io`; matplotlib only inside the PNG export. Never :mod:`prelu.tools`,
+:mod:`prelu.bench`, :mod:`prelu.lab`, :mod:`prelu.cli` or the root :mod:`prelu`.
 """
 
 from prelu.monitor.hooks import Monitor

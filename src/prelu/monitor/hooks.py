@@ -1,9 +1,10 @@
 """Training diagnostics for rectifier networks: dead units, negative fraction, slopes, histograms.
 
 Owns :class:`Monitor`: finding the layers, the hooks, the windows and the history. Imports
-:mod:`prelu.nn.modules` (to recognise its layers), :mod:`prelu.monitor.stats` (the running counts and
-the :class:`LayerStats` record) and :mod:`prelu.monitor.export` (CSV, JSON, TensorBoard, PNG).
-Nothing below the tools imports this.
+:mod:`prelu.nn.rectifiers` (every type in the rectifier table is watched), :mod:`prelu.monitor.stats`
+(the running counts and the :class:`LayerStats` record) and :mod:`prelu.monitor.export` (CSV, JSON,
+TensorBoard, PNG).
+Imported by the root and the lab; nothing in nn, ops or tools imports it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +23,20 @@ from torch.utils.hooks import RemovableHandle
 
 from prelu.monitor import export as monitor_report
 from prelu.monitor.stats import LayerStats, LayerWindow
-from prelu.nn.frozen import FrozenPReLU
-from prelu.nn.modules import LeakyReLU, PReLU
-
-RECTIFIER_TYPES: tuple[type[nn.Module], ...] = (
-    PReLU,
-    FrozenPReLU,
-    LeakyReLU,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.RReLU,
-    nn.ReLU6,
-)
-"""The module types every :class:`Monitor` hooks; ``types=`` adds more."""
+from prelu.nn.rectifiers import RECTIFIER_TYPES
 
 
 def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def _check_finite(name: str, value: object) -> float:
+    # Takes object: a float annotation would let a type checker assume the isinstance test away.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _check_channel_dim(value: object) -> int | None:
@@ -134,9 +129,7 @@ class Monitor:
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"range must be two finite numbers, low < high, got {range!r}")
         self.range = (low, high)
-        if isinstance(dead_eps, bool) or not isinstance(dead_eps, numbers.Real) or not math.isfinite(dead_eps):
-            raise ValueError(f"dead_eps must be a finite number, got {dead_eps!r}")
-        self.dead_eps = float(dead_eps)
+        self.dead_eps = _check_finite("dead_eps", dead_eps)
         self.every = _check_positive_int("every", every)
         self.grads = bool(grads)
         self.model = model
@@ -203,14 +196,14 @@ class Monitor:
     def __exit__(self, *exc_info: object) -> None:
         self.detach()
 
-    def _count_forward(self, module: nn.Module, args: tuple) -> None:
+    def _count_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         self._observing = self._forward_calls % self.every == 0
         self._forward_calls += 1
 
-    def _pre_hook(self, layer: LayerWindow):
+    def _pre_hook(self, layer: LayerWindow) -> Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], None]:
         low, high = self.range
 
-        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             if not self._observing:
                 return
             x = next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)
@@ -226,10 +219,11 @@ class Monitor:
 
         return hook
 
-    def _grad_hook(self, layer: LayerWindow):
-        def hook(module: nn.Module, args: tuple, output: object) -> None:
+    def _grad_hook(self, layer: LayerWindow) -> Callable[[nn.Module, tuple[Any, ...], object], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: object) -> None:
             if self._observing and isinstance(output, Tensor) and output.requires_grad:
-                output.register_hook(layer.observe_grad)
+                # torch declares Tensor.register_hook without annotations; the hook's signature matches.
+                output.register_hook(layer.observe_grad)  # type: ignore[no-untyped-call]
 
         return hook
 

@@ -1,7 +1,7 @@
 """Streaming statistics of one rectifier's inputs over one window, for :class:`prelu.Monitor`.
 
 Owns :class:`LayerStats` (the record) and :class:`LayerWindow` (its running counts: fixed size,
-whatever the number of batches); imports :mod:`prelu.nn.modules` (to read slopes) and
+whatever the number of batches); imports :mod:`prelu.nn.rectifiers` (labels and slopes) and
 :mod:`prelu.ops.kernels.stats` (one fused pass on CPU; torch ops elsewhere).
 
 >>> import torch
@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from prelu.nn.frozen import FrozenPReLU
-from prelu.nn.modules import LeakyReLU, PReLU
+from prelu.nn import rectifiers
 
 try:
     from prelu.ops.kernels import stats as stats_kernel
 except ImportError:  # numba missing: torch ops count everything
+    # The name holds the module or None (checked before every use); mypy types it as the module.
     stats_kernel = None  # type: ignore[assignment]
 
 _COUNTS = 5  # nonpositive, underflow, overflow, nan, inf: the kernel's order
@@ -87,30 +87,14 @@ class LayerStats:
     channel_dim: int | None
 
 
-def kind(module: nn.Module) -> str:
-    """A short type name: ``prelu.PReLU``, ``nn.ReLU``, or the class's own name."""
-    cls = type(module)
-    if cls.__module__.startswith("prelu."):
-        return f"prelu.{cls.__qualname__}"
-    if cls.__module__.startswith("torch.nn."):
-        return f"nn.{cls.__qualname__}"
-    return cls.__qualname__
-
-
 def slopes(module: nn.Module) -> tuple[bool, Tensor | None]:
-    """(learnable, the slopes now as a 1-D float64 CPU tensor); None where unknown."""
-    if isinstance(module, (PReLU, nn.PReLU)):
-        return True, module.weight.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
-    if isinstance(module, FrozenPReLU):  # trained slopes, fixed for inference
-        return False, module.weight.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
-    if isinstance(module, (LeakyReLU, nn.LeakyReLU)):
-        return False, torch.tensor([float(module.negative_slope)], dtype=torch.float64)
-    if isinstance(module, nn.RReLU):
-        # RReLU draws slopes from [lower, upper] in training and uses their mean in eval.
-        return False, torch.tensor([module.lower, module.upper], dtype=torch.float64)
-    if isinstance(module, (nn.ReLU, nn.ReLU6)):
-        return False, torch.zeros(1, dtype=torch.float64)
-    return False, None
+    """(learnable, the slopes now as a 1-D float64 CPU tensor), read through the rectifier table;
+    (False, None) for a type not in it (one the user added with ``types=``). RReLU's slopes are
+    ``[lower, upper]``: it draws them from that range in training and uses their mean in eval."""
+    entry = rectifiers.rectifier_for(module)
+    if entry is None:
+        return False, None
+    return entry.learnable, entry.slopes(module).reshape(-1)
 
 
 def _histc(x: Tensor, bins: int, low: float, high: float) -> Tensor:
@@ -121,7 +105,7 @@ def _histc(x: Tensor, bins: int, low: float, high: float) -> Tensor:
         return torch.histc(x, bins, low, high).double()
     if x[0].numel() > _HISTC_CHUNK:
         return torch.histc(x.double(), bins, low, high)
-    parts = x.split(_HISTC_CHUNK // x[0].numel())
+    parts = torch.split(x, _HISTC_CHUNK // x[0].numel())
     return torch.stack([torch.histc(part, bins, low, high) for part in parts]).double().sum(0)
 
 
@@ -159,7 +143,7 @@ class LayerWindow:
     def __init__(self, name: str, module: nn.Module, channel_dim: int | None, bins: int) -> None:
         self.name = name
         self.module = module
-        self.kind = kind(module)
+        self.kind = rectifiers.label(module)
         self.channel_dim = channel_dim
         self.bins = bins
         self.warned_channel_dim = False
@@ -219,12 +203,11 @@ class LayerWindow:
         # Accumulated on the input's device without a host sync (GPU, float16/bfloat16, strided).
         counts = torch.stack(((x <= 0).sum(), (x < low).sum(), (x > high).sum(), x.isnan().sum(), x.isinf().sum()))
         hist = _histc(x, self.bins, low, high)
-        if self.device_counts is None or self.device_counts.device != x.device:
-            previous_counts, previous_hist = self.device_counts, self.device_hist
+        if self.device_counts is None or self.device_hist is None:
             self.device_counts, self.device_hist = counts, hist
-            if previous_counts is not None:
-                self.device_counts = self.device_counts + previous_counts.to(x.device)
-                self.device_hist = self.device_hist + previous_hist.to(x.device)
+        elif self.device_counts.device != x.device:
+            self.device_counts = counts + self.device_counts.to(x.device)
+            self.device_hist = hist + self.device_hist.to(x.device)
         else:
             self.device_counts += counts
             self.device_hist += hist
@@ -239,7 +222,7 @@ class LayerWindow:
     def stats(self, window: int, step: int, hist_range: tuple[float, float], dead_eps: float) -> LayerStats:
         """The window's record (reads the module's slopes now)."""
         counts = self.host_counts.copy()
-        if self.device_counts is not None:
+        if self.device_counts is not None and self.device_hist is not None:
             counts[:_COUNTS] += np.asarray(self.device_counts.tolist(), dtype=np.int64)
             counts[_COUNTS:] += np.rint(self.device_hist.cpu().numpy()).astype(np.int64)
         nonpositive, underflow, overflow, nan, inf = (int(c) for c in counts[:_COUNTS])
@@ -282,6 +265,8 @@ class LayerWindow:
             slope_max=slope_max,
             slopes=values.tolist() if learnable and values is not None else None,
             nonfinite_slopes=nonfinite_slopes,
-            grad_abs_mean=float(self.grad_sum) / self.grad_count if self.grad_count else None,
+            grad_abs_mean=float(self.grad_sum) / self.grad_count
+            if self.grad_sum is not None and self.grad_count
+            else None,
             channel_dim=channel_dims.pop() if len(channel_dims) == 1 else None,
         )

@@ -1,7 +1,7 @@
-"""Freeze trained slopes: :class:`FrozenPReLU` and :func:`freeze`.
+"""Trained slopes, fixed: :class:`FrozenPReLU` (:func:`prelu.freeze` puts it in a model).
 
-Owns the fixed-slope PReLU module used for inference and export; imports :mod:`prelu.ops.functional`
-and :mod:`prelu.nn.modules`. A frozen module computes exactly what the trained one did (same call to
+Owns the fixed-slope PReLU module used for inference and export; imports :mod:`prelu.ops.functional`.
+A frozen module computes exactly what the trained one did (same call to
 :func:`prelu.prelu`, same slopes) but holds the slopes in a buffer: no gradient, not returned by
 ``parameters()``, still in the state_dict under the same key ``weight`` (so a frozen model loads
 the trained model's state_dict and the reverse), still exported as an ONNX ``PRelu`` node.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from prelu.nn.modules import PReLU
 from prelu.ops import functional
 
 
@@ -66,48 +65,3 @@ class FrozenPReLU(nn.Module):
     def extra_repr(self) -> str:
         text = f"num_parameters={self.num_parameters}, channel_dim={self.channel_dim}"
         return text + (", inplace=True" if self.inplace else "")
-
-
-def freeze(model: nn.Module) -> list[str]:
-    """Replace every ``prelu.PReLU`` and ``torch.nn.PReLU`` in ``model`` by a :class:`FrozenPReLU`
-    with the same slopes; returns the names replaced, in ``named_modules`` order.
-
-    Outputs are bit-identical before and after; the slopes stop being parameters (an optimizer
-    built afterwards does not see them). Modules that shared one slope Parameter (see
-    :func:`prelu.tie_slopes`) share one buffer afterwards; a module registered under several names
-    becomes one frozen module under all of them. ``model`` itself cannot be a PReLU (wrap it).
-
-    >>> import torch, prelu
-    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), prelu.PReLU(4, channel_dim=-1))
-    >>> x = torch.randn(2, 3)
-    >>> before = model(x)
-    >>> prelu.freeze(model)
-    ['1']
-    >>> model[1]
-    FrozenPReLU(num_parameters=4, channel_dim=-1)
-    >>> torch.equal(model(x), before)
-    True
-    """
-    if isinstance(model, (PReLU, nn.PReLU)):
-        raise ValueError("freeze() replaces PReLUs inside a model; wrap a lone PReLU in nn.Sequential first")
-    replacements: dict[int, nn.Module] = {}
-    buffers: dict[int, Tensor] = {}
-    slots: list[tuple[nn.Module, str, nn.Module]] = []
-    names: list[str] = []
-    for parent_name, parent in model.named_modules(remove_duplicate=False):
-        for child_name, child in parent._modules.items():  # named_children() skips repeats
-            if not isinstance(child, (PReLU, nn.PReLU)):
-                continue
-            if id(child) not in replacements:
-                channel_dim = child.channel_dim if isinstance(child, PReLU) else 1
-                frozen = FrozenPReLU(
-                    child.weight, channel_dim=channel_dim, inplace=bool(getattr(child, "inplace", False))
-                )
-                shared = buffers.setdefault(id(child.weight), frozen.weight)
-                frozen.weight = shared  # tied slopes stay one tensor
-                replacements[id(child)] = frozen
-                names.append(f"{parent_name}.{child_name}" if parent_name else child_name)
-            slots.append((parent, child_name, replacements[id(child)]))
-    for parent, child_name, frozen in slots:
-        setattr(parent, child_name, frozen)
-    return names

@@ -6,8 +6,10 @@ imports :mod:`prelu.ops.functional`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
@@ -39,14 +41,15 @@ def _check_inplace(inplace: object) -> bool:
 def _check_bounds(bounds: object, init: float) -> tuple[float, float] | None:
     if bounds is None:
         return None
-    try:
-        low, high = bounds  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be None or a pair (low, high) of finite numbers, got {bounds!r}") from None
-    for value in (low, high):
+    pair = tuple(itertools.islice(bounds, 3)) if isinstance(bounds, Iterable) else ()
+    if len(pair) != 2:
+        raise ValueError(f"bounds must be None or a pair (low, high) of finite numbers, got {bounds!r}")
+    values = []
+    for value in pair:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"bounds must be a pair (low, high) of finite numbers, got {bounds!r}")
-    low, high = float(low), float(high)
+        values.append(float(value))
+    low, high = values
     if low > high:
         raise ValueError(f"bounds must have low <= high, got low={low} > high={high}")
     if not low <= init <= high:

@@ -1,7 +1,8 @@
 """Training the slopes: :func:`param_groups`, :func:`bind_bounds`, :func:`clamp_slopes_`, :func:`tie_slopes`.
 
-Owns how slopes meet an optimizer; imports :mod:`prelu.nn.modules`. The slopes are the ``weight`` of
-every ``prelu.PReLU`` and ``torch.nn.PReLU``. He et al. 2015 (Sec. 2.1) apply no weight decay to
+Owns how slopes meet an optimizer; imports :mod:`prelu.nn.modules` (bounds) and
+:mod:`prelu.nn.rectifiers`. The slopes are the ``weight`` of every learnable type in the rectifier
+table (``prelu.PReLU`` and ``torch.nn.PReLU``). He et al. 2015 (Sec. 2.1) apply no weight decay to
 them: decay pulls every slope towards 0, i.e. towards ReLU.
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from prelu.nn.modules import PReLU
+from prelu.nn.rectifiers import LEARNABLE_TYPES, slope_weight
 
 
 def _check_non_negative(name: str, value: object) -> float:
@@ -34,14 +37,16 @@ def slope_parameters(model: nn.Module) -> list[nn.Parameter]:
     """
     found: dict[int, nn.Parameter] = {}
     for module in model.modules():
-        if isinstance(module, (PReLU, nn.PReLU)) and isinstance(module.weight, nn.Parameter):
-            found.setdefault(id(module.weight), module.weight)
+        if isinstance(module, LEARNABLE_TYPES):
+            weight = slope_weight(module)
+            if isinstance(weight, nn.Parameter):
+                found.setdefault(id(weight), weight)
     return list(found.values())
 
 
 def param_groups(
     model: nn.Module, *, weight_decay: float, slope_weight_decay: float = 0.0, slope_lr: float | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Parameter groups for any ``torch.optim`` optimizer, with the slopes in a group of their own.
 
     >>> import torch, prelu
@@ -76,7 +81,7 @@ def param_groups(
     slopes = [p for p in slope_parameters(model) if p.requires_grad]
     slope_ids = {id(p) for p in slopes}
     others = [p for p in model.parameters() if p.requires_grad and id(p) not in slope_ids]
-    groups: list[dict] = []
+    groups: list[dict[str, Any]] = []
     if others:
         groups.append({"name": "weights", "params": others, "weight_decay": weight_decay})
     if slopes:
@@ -138,7 +143,7 @@ def bind_bounds(optimizer: torch.optim.Optimizer, model: nn.Module) -> Removable
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
-    def project(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+    def project(optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         clamp_slopes_(model)
 
     return optimizer.register_step_post_hook(project)
@@ -161,15 +166,19 @@ def tie_slopes(*modules: nn.Module) -> nn.Parameter:
     if not modules:
         raise ValueError("tie_slopes() needs at least one PReLU module")
     for module in modules:
-        if not isinstance(module, (PReLU, nn.PReLU)):
+        if not isinstance(module, LEARNABLE_TYPES):
             raise TypeError(f"tie_slopes() takes prelu.PReLU or torch.nn.PReLU modules, got {type(module).__name__}")
     first = modules[0]
+    shared = slope_weight(first)
+    if not isinstance(shared, nn.Parameter):
+        raise TypeError(f"tie_slopes(): module 0's weight is a {type(shared).__name__}, not a Parameter")
     for index, module in enumerate(modules[1:], start=1):
+        weight = slope_weight(module)
         for what in ("shape", "dtype", "device"):
-            if getattr(module.weight, what) != getattr(first.weight, what):
+            if getattr(weight, what) != getattr(shared, what):
                 raise ValueError(
-                    f"tie_slopes(): module {index} has slopes of {what} {getattr(module.weight, what)}, "
-                    f"module 0 has {getattr(first.weight, what)}"
+                    f"tie_slopes(): module {index} has slopes of {what} {getattr(weight, what)}, "
+                    f"module 0 has {getattr(shared, what)}"
                 )
         if getattr(module, "bounds", None) != getattr(first, "bounds", None):
             raise ValueError(
@@ -177,5 +186,5 @@ def tie_slopes(*modules: nn.Module) -> nn.Parameter:
                 f"bounds={getattr(first, 'bounds', None)}; tied slopes need the same bounds"
             )
     for module in modules[1:]:
-        module.weight = first.weight
-    return first.weight
+        module.weight = shared
+    return shared

@@ -22,6 +22,7 @@ LeakyReLU(negative_slope=0.2)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -30,14 +31,14 @@ from prelu.nn.modules import LeakyReLU, PReLU
 ActivationFactory = Callable[..., nn.Module]
 
 
-def _prelu_shared(**kwargs: object) -> nn.Module:
+def _prelu_shared(**kwargs: Any) -> nn.Module:
     if "num_parameters" in kwargs and kwargs["num_parameters"] != 1:
         raise ValueError(
             f"'prelu_shared' has exactly one slope; got num_parameters={kwargs['num_parameters']!r} "
             f"(use 'prelu' for one slope per channel)"
         )
     kwargs.pop("num_parameters", None)
-    return PReLU(1, **kwargs)  # type: ignore[arg-type]
+    return PReLU(1, **kwargs)
 
 
 _BUILT_IN: dict[str, ActivationFactory] = {

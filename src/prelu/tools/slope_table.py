@@ -2,7 +2,7 @@
 :func:`slopes_from_checkpoint` (behind ``prelu slopes CHECKPOINT``).
 
 Owns reading learned slopes into a per-layer table like He et al.'s Table 1; imports
-:mod:`prelu.nn.modules`, :mod:`prelu.nn.frozen` and :mod:`prelu._io.table`.
+:mod:`prelu.nn.rectifiers` (which modules hold slopes, their labels) and :mod:`prelu._io.table`.
 
 A whole model (``torch.save(model)``) knows which tensors are slopes. A plain state_dict does
 not (it holds no module types), so slopes are guessed from it; see
@@ -15,17 +15,16 @@ import math
 import os
 import pickle
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from prelu._io.table import format_table
-from prelu.nn.frozen import FrozenPReLU
-from prelu.nn.modules import PReLU
+from prelu.nn.rectifiers import SLOPE_WEIGHT_TYPES, label, slope_weight
+from prelu.tools.named_rows import NamedRows
 
-_SLOPE_MODULES = (PReLU, nn.PReLU, FrozenPReLU)
 _NAME_HINT = re.compile(r"prelu|relu|act", re.IGNORECASE)
 _NORM_HINT = re.compile(r"norm|bn|ln|gamma|scale", re.IGNORECASE)
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module", "ema")
@@ -43,31 +42,22 @@ class SlopeRow:
     min: float
     max: float
     kind: str
-    """``PReLU`` (prelu), ``nn.PReLU``, ``FrozenPReLU``, or ``guessed`` (from a plain state_dict)."""
+    """The rectifier table's label (``prelu.PReLU``, ``nn.PReLU``, ``prelu.FrozenPReLU``), or ``guessed``
+    (from a plain state_dict)."""
     tied_to: str = ""
     """The first layer whose slope Parameter this one shares, if any."""
 
 
 @dataclass(frozen=True)
-class SlopeTable:
+class SlopeTable(NamedRows[SlopeRow]):
     """Per-layer slopes; ``print()`` it for a table, iterate for :class:`SlopeRow` s."""
 
     rows: tuple[SlopeRow, ...]
     source: str
     notes: tuple[str, ...] = ()
 
-    def __iter__(self) -> Iterator[SlopeRow]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, name: str) -> SlopeRow:
-        """The row of the layer called ``name``."""
-        for row in self.rows:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+    def named_rows(self) -> tuple[SlopeRow, ...]:
+        return self.rows
 
     def __str__(self) -> str:
         if not self.rows:
@@ -89,10 +79,6 @@ class SlopeTable:
                 rows.append([*cells, row.tied_to] if tied else cells)
             lines = [f"slopes in {self.source}", format_table([*headers, "tied to"] if tied else headers, rows)]
         return "\n".join(lines + list(self.notes))
-
-
-def _kind(module: nn.Module) -> str:
-    return {PReLU: "PReLU", nn.PReLU: "nn.PReLU", FrozenPReLU: "FrozenPReLU"}.get(type(module), type(module).__name__)
 
 
 def _mode(weight: Tensor) -> str:
@@ -127,17 +113,18 @@ def slopes(model: nn.Module) -> SlopeTable:
     >>> print(prelu.slopes(model))
     slopes in model
     name  mode     count   mean    min    max  type
-    ----  -------  -----  -----  -----  -----  --------
-    1     channel      4  0.300  0.100  0.600  PReLU
+    ----  -------  -----  -----  -----  -----  -----------
+    1     channel      4  0.300  0.100  0.600  prelu.PReLU
     3     shared       1  0.250  0.250  0.250  nn.PReLU
     """
     rows = []
     first_user: dict[int, str] = {}
     for name, module in model.named_modules():
-        if not isinstance(module, _SLOPE_MODULES):
+        if not isinstance(module, SLOPE_WEIGHT_TYPES):
             continue
-        tied_to = first_user.setdefault(id(module.weight), name)
-        rows.append(_row(name or "(model)", module.weight, _kind(module), "" if tied_to == name else tied_to))
+        weight = slope_weight(module)
+        tied_to = first_user.setdefault(id(weight), name)
+        rows.append(_row(name or "(model)", weight, label(module), "" if tied_to == name else tied_to))
     return SlopeTable(tuple(rows), "model")
 
 
@@ -162,11 +149,11 @@ def slopes_from_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module | 
     if model is not None:
         rows = []
         for name, module in model.named_modules():
-            if isinstance(module, _SLOPE_MODULES):
+            if isinstance(module, SLOPE_WEIGHT_TYPES):
                 key = f"{name}.weight" if name else "weight"
                 if key not in state_dict:
                     raise ValueError(f"the state_dict has no {key!r} for the {type(module).__name__} {name!r} of model")
-                rows.append(_row(name or "(model)", state_dict[key], _kind(module)))
+                rows.append(_row(name or "(model)", state_dict[key], label(module)))
         return SlopeTable(tuple(rows), "state_dict (slopes located with the model)")
 
     by_prefix: dict[str, list[str]] = {}
@@ -208,7 +195,7 @@ def _find_state(obj: object, depth: int = 0) -> nn.Module | Mapping[str, Tensor]
 
 
 def slopes_from_checkpoint(
-    path: str | os.PathLike, *, model: nn.Module | None = None, trusted: bool = False
+    path: str | os.PathLike[str], *, model: nn.Module | None = None, trusted: bool = False
 ) -> SlopeTable:
     """Slopes from a file written by ``torch.save``: a whole model, a state_dict, or a training
     checkpoint holding one (under ``state_dict``, ``model_state_dict``, ``model``...).

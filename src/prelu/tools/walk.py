@@ -2,8 +2,8 @@
 order, on what shapes, and which rectifiers it calls as functions.
 
 Owns the discovery shared by :mod:`prelu.init` and :mod:`prelu.tools.convert`; imports
-:mod:`prelu.ops.functional`, :mod:`prelu.nn.modules` and :mod:`prelu.nn.frozen`. Two sources, each with
-its limits:
+:mod:`prelu.ops.functional` and :mod:`prelu.nn.rectifiers` (which modules are rectifiers, and their
+slopes). Two sources, each with its limits:
 
 - :func:`record_forward`: one forward pass on an example input with hooks on every leaf module
   (exact shapes, the call order, every call of a module used at several places; sees only
@@ -25,14 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
-from prelu.nn.frozen import FrozenPReLU
-from prelu.nn.modules import LeakyReLU, PReLU
+from prelu.nn import rectifiers
 from prelu.ops import functional
 
-RECTIFIER_MODULES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, PReLU, LeakyReLU, FrozenPReLU)
-"""The module types :func:`prelu.convert` replaces and :func:`prelu.init_model_` reads slopes from."""
-
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WEIGHT_LAYERS: tuple[type[nn.Linear], type[nn.Conv1d], type[nn.Conv2d], type[nn.Conv3d]] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+)
 """The layers :func:`prelu.init_model_` initialises (ConvNd: not transposed)."""
 
 # function -> (public name, position of its slope argument or None for slope 0, keyword of it)
@@ -54,27 +55,6 @@ METHOD_RECTIFIERS: dict[str, tuple[str, int | None, str | None]] = {
     "prelu": ("Tensor.prelu", 1, "weight"),
 }
 _DEFAULT_FUNCTIONAL_SLOPE = {"negative_slope": 0.01}
-
-
-def module_slopes(module: nn.Module) -> Tensor:
-    """The slopes of a rectifier module, as a detached float64 CPU tensor (1-D, or the weight's
-    shape for element-wise slopes): ReLU 0, Leaky ReLU its fixed slope, PReLU its weight."""
-    if isinstance(module, nn.ReLU):
-        return torch.zeros(1, dtype=torch.float64)
-    if isinstance(module, (nn.LeakyReLU, LeakyReLU)):
-        return torch.tensor([float(module.negative_slope)], dtype=torch.float64)
-    if isinstance(module, (nn.PReLU, PReLU, FrozenPReLU)):
-        return module.weight.detach().to("cpu", torch.float64).clone()
-    raise TypeError(f"{type(module).__name__} is not a rectifier module")
-
-
-def module_channel_dim(module: nn.Module) -> int | None:
-    """The channel axis a rectifier module already has (per-channel PReLUs only), else None."""
-    if isinstance(module, (PReLU, FrozenPReLU)) and module.weight.ndim == 1 and module.weight.numel() > 1:
-        return module.channel_dim
-    if isinstance(module, nn.PReLU) and module.weight.numel() > 1:
-        return 1  # torch.nn.PReLU's channel axis is always dim 1
-    return None
 
 
 def name_modules(model: nn.Module) -> dict[int, list[str]]:
@@ -99,7 +79,7 @@ class _Tracer(fx.Tracer):
         super().__init__(autowrap_functions=(functional.prelu, functional.leaky_relu))
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, RECTIFIER_MODULES) or super().is_leaf_module(m, module_qualified_name)
+        return isinstance(m, rectifiers.CONVERTIBLE_TYPES) or super().is_leaf_module(m, module_qualified_name)
 
 
 def trace(model: nn.Module) -> tuple[fx.Graph | None, str | None]:
@@ -132,8 +112,8 @@ def _node_module_path(node: fx.Node) -> str:
 
 
 def _functional_spec(node: fx.Node) -> tuple[str, int | None, str | None] | None:
-    if node.op == "call_function":
-        return FUNCTIONAL_RECTIFIERS.get(node.target)  # type: ignore[arg-type]
+    if node.op == "call_function" and callable(node.target):
+        return FUNCTIONAL_RECTIFIERS.get(node.target)
     if node.op == "call_method":
         return METHOD_RECTIFIERS.get(str(node.target))
     return None
@@ -149,11 +129,12 @@ def _slope_argument(node: fx.Node, model: nn.Module, position: int | None, keywo
     else:
         value = _DEFAULT_FUNCTIONAL_SLOPE.get(keyword or "")
     if isinstance(value, fx.Node) and value.op == "get_attr":
+        target = str(value.target)
         try:
-            value = model.get_parameter(str(value.target))
+            value = model.get_parameter(target)
         except AttributeError:
             try:
-                value = model.get_buffer(str(value.target))
+                value = model.get_buffer(target)
             except AttributeError:
                 return None
     if isinstance(value, Tensor) and value.numel():
@@ -178,8 +159,8 @@ def node_rectifier_slope(node: fx.Node, model: nn.Module) -> tuple[bool, float |
     """(is a rectifier, its mean slope or None if unknown) for a node of a traced graph."""
     if node.op == "call_module":
         module = model.get_submodule(str(node.target))
-        if isinstance(module, RECTIFIER_MODULES):
-            return True, float(module_slopes(module).mean())
+        if isinstance(module, rectifiers.CONVERTIBLE_TYPES):
+            return True, float(rectifiers.slopes(module).mean())
         return False, None
     spec = _functional_spec(node)
     if spec is None:
@@ -258,7 +239,7 @@ def record_forward(model: nn.Module, example_input: object) -> list[Call]:
     finished: list[int] = []
     handles = []
 
-    def before(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def before(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         tensor = _first_tensor(args) if args else _first_tensor(kwargs)
         producer = produced.get(id(tensor)) if tensor is not None else None
         if producer is None and finished:
@@ -276,7 +257,7 @@ def record_forward(model: nn.Module, example_input: object) -> list[Call]:
         )
         pending.append(len(calls) - 1)
 
-    def after(module: nn.Module, args: tuple, output: object) -> None:
+    def after(module: nn.Module, args: tuple[Any, ...], output: object) -> None:
         index = pending.pop()
         finished.append(index)
         tensor = _first_tensor(output)

@@ -1,8 +1,6 @@
-"""prelu.freeze / FrozenPReLU: identical outputs, slopes in a buffer (no parameters, no grad),
-same state_dict keys both ways, tied slopes stay tied, pickling, and ONNX export to PRelu."""
+"""prelu.freeze (tools/freeze.py): identical outputs, slopes in a buffer (no parameters, no grad),
+same state_dict keys both ways, tied slopes stay tied, ONNX export to PRelu, and the import paths."""
 
-import io
-import pickle
 import warnings
 
 import numpy as np
@@ -85,39 +83,6 @@ def test_tied_slopes_share_one_buffer_after_freezing():
     assert model[4] is model[5]
 
 
-def test_frozen_module_pickles_and_deepcopies():
-    frozen = prelu.FrozenPReLU(torch.tensor([0.1, 0.7]), channel_dim=-1)
-    x = torch.randn(3, 2)
-    buffer = io.BytesIO()
-    torch.save(frozen, buffer)
-    buffer.seek(0)
-    for clone in (pickle.loads(pickle.dumps(frozen)), torch.load(buffer, weights_only=False)):
-        assert repr(clone) == repr(frozen) == "FrozenPReLU(num_parameters=2, channel_dim=-1)"
-        assert torch.equal(clone(x), frozen(x))
-
-
-def test_frozen_module_matches_torch_prelu_and_copies_its_weight():
-    weight = torch.tensor([0.2, 0.5, 0.9])
-    frozen = prelu.FrozenPReLU(weight)
-    weight.fill_(0.0)  # copied at construction
-    x = torch.randn(2, 3, 4)
-    assert torch.equal(frozen(x), torch.nn.functional.prelu(x, torch.tensor([0.2, 0.5, 0.9])))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error"),
-    [
-        ({"weight": [0.1]}, TypeError),
-        ({"weight": torch.tensor([1])}, TypeError),
-        ({"weight": torch.tensor([0.1]), "channel_dim": 1.0}, TypeError),
-        ({"weight": torch.tensor([0.1]), "inplace": 1}, TypeError),
-    ],
-)
-def test_frozen_module_bad_arguments(kwargs, error):
-    with pytest.raises(error):
-        prelu.FrozenPReLU(**kwargs)
-
-
 def test_freeze_refuses_a_lone_prelu():
     with pytest.raises(ValueError, match="wrap"):
         prelu.freeze(prelu.PReLU())
@@ -140,3 +105,27 @@ def test_frozen_model_exports_to_onnx_prelu():
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     np.testing.assert_allclose(out, model(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_freeze_lives_in_tools_and_keeps_its_public_name():
+    import prelu.nn.frozen
+    import prelu.tools.freeze
+
+    assert prelu.freeze is prelu.tools.freeze.freeze
+    assert prelu.FrozenPReLU is prelu.nn.frozen.FrozenPReLU
+    assert "freeze" in prelu.__all__ and "FrozenPReLU" in prelu.__all__
+    from prelu import freeze  # the import users wrote before the move
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.PReLU(3))
+    assert freeze(model) == ["1"] and isinstance(model[1], prelu.FrozenPReLU)
+
+
+def test_freeze_replaces_exactly_the_learnable_rows_of_the_rectifier_table():
+    # Fixed-slope rectifiers and frozen ones are left alone; torch.nn.PReLU and prelu.PReLU are frozen.
+    model = nn.Sequential(
+        nn.ReLU(), nn.LeakyReLU(0.2), prelu.LeakyReLU(0.3), nn.RReLU(), nn.ReLU6(),
+        prelu.FrozenPReLU(torch.tensor([0.5])), nn.PReLU(), prelu.PReLU(),
+    )  # fmt: skip
+    kept = [model[i] for i in range(6)]
+    assert prelu.freeze(model) == ["6", "7"]
+    assert all(model[i] is kept[i] for i in range(6))
