@@ -21,6 +21,7 @@ LOG="$DIR/gpu.log"
 : >"$LOG"
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
 export TRITON_INTERPRET=0 # compiled kernels on the GPU, never the interpreter
+export PRELU_NO_EXTENSION=1 # nothing here runs the CPU kernels: skip their one-minute C++ build
 export PYTHONUNBUFFERED=1
 STARTED=$(date +%s)
 

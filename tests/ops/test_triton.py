@@ -212,16 +212,20 @@ from triton.compiler import ASTSource, compile
 from prelu.ops.kernels import triton_prelu as kernels
 
 assert not kernels.interpreted()
-constants = {"SLOPE_PER_ROW": True, "BLOCK_M": 16, "BLOCK_N": 256, "ROW_ALIGN": 4, "ROUND_BF16": False}
+common = {"SLOPE_PER_ROW": True, "BLOCK_M": 16, "BLOCK_N": 256, "ROW_ALIGN": 4, "ROUND_BF16": False}
 scalars = {"M": "i32", "n_units": "i32", "period": "i32", "col_blocks": "i32"}
 for io in ("fp32", "bf16"):
-    pointers = {
-        kernels._forward_kernel: {"x_ptr": io, "table_ptr": "fp32", "out_ptr": io},
-        kernels._backward_kernel: {"grad_ptr": io, "saved_ptr": io, "table_ptr": "fp32", "grad_input_ptr": io,
-                                   "partial_ptr": "fp32"},
-    }
-    for kernel, args in pointers.items():
-        signature = {**{name: "*" + t for name, t in args.items()}, **scalars, **dict.fromkeys(constants, "constexpr")}
+    variants = [
+        (kernels._forward_kernel, {"x_ptr": io, "table_ptr": "fp32", "out_ptr": io}, {}),
+    ] + [
+        (kernels._backward_kernel, {"grad_ptr": io, "saved_ptr": io, "table_ptr": "fp32", "grad_input_ptr": io,
+                                    "partial_ptr": "fp32"}, {"FROM_OUTPUT": from_output})
+        for from_output in (False, True)
+    ]
+    for kernel, pointers, extra in variants:
+        constants = {**common, **extra}
+        signature = {**{name: "*" + t for name, t in pointers.items()}, **scalars,
+                     **dict.fromkeys(constants, "constexpr")}
         fixed = {(list(signature).index(name),): value for name, value in constants.items()}
         compiled = compile(ASTSource(kernel, signature, fixed), target=GPUTarget("cuda", 90, 32))
         assert "ld.global" in compiled.asm["ptx"], kernel

@@ -112,7 +112,7 @@ def prelu_backward_impl(
         return torch.empty_like(saved), torch.zeros_like(weight)
     walk = backend.choose(saved, tuple(weight.shape))
     laid_out = None if walk is None else backend.gradient_in_layout(grad, saved, walk)
-    if laid_out is None:
+    if laid_out is None or walk is None:
         grad_input, grad_weight = native.backward(grad, saved, weight, from_output=from_output)
     else:
         grad_input, grad_weight = backend.fused_kernels.backward(laid_out, saved, weight, walk, from_output=from_output)
@@ -148,7 +148,7 @@ def leaky_relu_backward_impl(grad: Tensor, input: Tensor, negative_slope: float)
     slope = _shared_slope(input, negative_slope)
     walk = backend.choose(input, (1,) * input.ndim)
     laid_out = None if walk is None else backend.gradient_in_layout(grad, input, walk)
-    if laid_out is None:
+    if laid_out is None or walk is None:
         return native.leaky_relu_backward(grad, input, negative_slope)
     return backend.fused_kernels.backward(laid_out, input, slope, walk)[0]
 

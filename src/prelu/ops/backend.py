@@ -1,4 +1,4 @@
-"""Backend choice: the fused kernels (numba on CPU, Triton on CUDA) or the native torch path,
+"""Backend choice: the fused kernels (C++ on CPU, Triton on CUDA) or the native torch path,
 visible and overridable.
 
 Owns the rule that picks a backend for a call, the ``PRELU_BACKEND`` environment variable, the
@@ -10,10 +10,12 @@ imported on first use only (a CUDA tensor under ``auto``, or ``triton`` forced).
 Rule for ``auto`` (the default), for an input whose memory can be walked as one flat array (any
 permutation of dims: contiguous, channels-last, ... ; see :mod:`prelu.ops.layout`):
 
-- CPU float32/float64 with at least :data:`FUSED_MIN_NUMEL` elements: ``fused`` (numba);
+- CPU float32/float64 with at least :data:`FUSED_MIN_NUMEL` elements, once the C++ kernels are
+  built (on the first such call; see :mod:`prelu.ops.kernels.extension`): ``fused``. Where they
+  cannot be built (no compiler), one warning says so and ``native`` serves those calls;
 - CUDA float16/bfloat16/float32/float64 with at least :data:`TRITON_MIN_NUMEL` elements, when
   triton imports: ``triton``;
-- everything else: ``native``.
+- everything else: ``native`` (torch's own aten kernels).
 
 Forcing ``fused`` or ``triton`` runs it for small tensors too (``triton`` on CPU tensors when
 ``TRITON_INTERPRET=1``: how the Triton kernels are tested without a GPU); for an input it cannot
@@ -33,16 +35,10 @@ from typing import Literal
 import torch
 
 from prelu.ops import dtypes
+from prelu.ops.kernels import cpu
 from prelu.ops.layout import MemoryWalk, memory_order, plan_memory_walk, slope_view_shape
 
-cpu_kernels: ModuleType | None
-try:
-    from prelu.ops.kernels import cpu as cpu_kernels
-except ImportError as error:  # numba missing or broken: the native path serves everything
-    cpu_kernels = None
-    FUSED_UNAVAILABLE = f"numba could not be imported ({error})"
-else:
-    FUSED_UNAVAILABLE = ""
+cpu_kernels = cpu  # the kernels behind the name 'fused'
 
 Backend = Literal["auto", "fused", "triton", "native"]
 BACKENDS: tuple[str, ...] = ("auto", "fused", "triton", "native")
@@ -114,13 +110,14 @@ def use_backend(name: Backend) -> Iterator[None]:
 
 def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
     """Why the fused CPU kernels cannot take this input ('' if they can)."""
-    if cpu_kernels is None:
-        return FUSED_UNAVAILABLE
     if not cpu_kernels.supports(input):
         return f"the fused kernels take float32/float64 CPU tensors; got {input.dtype} on {input.device}" + (
             " (use_backend('triton') runs CUDA tensors)" if input.device.type == "cuda" else ""
         )
-    return _walk_refusal(input, walk)
+    refusal = _walk_refusal(input, walk)
+    if not refusal and not cpu_kernels.available():
+        return f"the C++ kernels could not be built ({cpu_kernels.unavailable_reason()})"
+    return refusal
 
 
 def triton_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
@@ -156,7 +153,7 @@ def _runs_triton(requested: str, input: torch.Tensor) -> bool:
 
 
 def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | None:
-    """The walk to run fused (numba or Triton, see :data:`fused_kernels`), or None for the native
+    """The walk to run fused (C++ or Triton, see :data:`fused_kernels`), or None for the native
     path; raises if ``fused`` or ``triton`` is forced but impossible. Under ``auto``, inputs below
     :data:`FUSED_MIN_NUMEL` (CPU) or :data:`TRITON_MIN_NUMEL` (CUDA) run native: a parallel
     region or a kernel launch costs more than the work there."""
@@ -167,15 +164,15 @@ def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | No
         if requested == "auto" and input.numel() < TRITON_MIN_NUMEL:
             return None
         kernels = triton_kernels()
-        supported = kernels is not None and kernels.supports(input)
-        refuse = triton_refusal
+        walk = plan_memory_walk(input, slope_shape) if kernels is not None and kernels.supports(input) else None
+        refusal = triton_refusal(input, walk)
     else:
         if requested == "auto" and input.numel() < FUSED_MIN_NUMEL:
             return None
-        supported = cpu_kernels is not None and cpu_kernels.supports(input)
-        refuse = fused_refusal
-    walk = plan_memory_walk(input, slope_shape) if supported else None
-    refusal = refuse(input, walk)
+        walk = plan_memory_walk(input, slope_shape) if cpu_kernels.supports(input) else None
+        if walk is not None and cpu_kernels.available():
+            return walk
+        refusal = fused_refusal(input, walk)
     if refusal:
         if requested != "auto":
             raise RuntimeError(f"PRELU_BACKEND/use_backend forced {requested!r}, but {refusal}")
@@ -194,7 +191,6 @@ class _FusedKernels:
             kernels = triton_kernels()
             assert kernels is not None, "choose() gave a Triton walk without the Triton kernels"
             return kernels, weight_view
-        assert cpu_kernels is not None, "choose() gave a fused walk without the CPU kernels"
         compute = dtypes.compute_dtype(input.dtype, weight_view.dtype)
         return cpu_kernels, weight_view if weight_view.dtype == compute else weight_view.to(compute)
 
@@ -239,7 +235,7 @@ def gradient_in_layout(grad: torch.Tensor, saved: torch.Tensor, walk: MemoryWalk
 
 
 def backend_for(input: torch.Tensor, weight: torch.Tensor | None = None, *, channel_dim: int = 1) -> str:
-    """The backend a :func:`prelu.prelu` call with these tensors would run: 'fused' (numba, CPU),
+    """The backend a :func:`prelu.prelu` call with these tensors would run: 'fused' (C++, CPU),
     'triton' (CUDA) or 'native'.
 
     ``weight=None`` asks about one shared slope (as :func:`prelu.leaky_relu` uses). Raises what

@@ -190,6 +190,8 @@ def fold_slope_gradient(
 ) -> torch.Tensor:
     """Sum a slope-vector gradient (laid out like :func:`slope_vector`) back onto ``slope_shape``:
     positions that share a slope (broadcast dims) add up."""
+    if _is_plain_layout(tuple(slope_shape), walk):  # the common case: nothing to sum or permute
+        return gradient.view(slope_shape)
     sizes = [input_shape[d] for d in walk.slope_dims]
     gradient = gradient.reshape(sizes)
     shared = [i for i, d in enumerate(walk.slope_dims) if slope_shape[d] == 1]
@@ -198,3 +200,11 @@ def fold_slope_gradient(
     own = [d for d in walk.slope_dims if slope_shape[d] != 1]
     permutation = sorted(range(len(own)), key=lambda i: own[i])
     return gradient.permute(permutation).reshape(slope_shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_plain_layout(slope_shape: tuple[int, ...], walk: MemoryWalk) -> bool:
+    """True when the slope vector is the weight itself, flattened: every walked slope dim has its
+    own slope, in logical order (per channel in NCHW, channels-last or (B, T, F); one shared slope)."""
+    dims = walk.slope_dims
+    return all(slope_shape[d] != 1 for d in dims) and list(dims) == sorted(dims)

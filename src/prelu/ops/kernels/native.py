@@ -1,7 +1,7 @@
 """Native path: PReLU and Leaky ReLU forward and backward with torch's own kernels.
 
 Owns the formulas for every case the fused kernels do not take (float16, bfloat16, CUDA,
-strided inputs, small tensors, numba missing), and the differentiable backward used for double
+strided inputs, small tensors, no C++ compiler), and the differentiable backward used for double
 backward. Imports only torch. ``weight_view`` is always the canonical form of
 :mod:`prelu.ops.layout`: it has ``input.ndim`` dims, each 1 or equal to the input's.
 
@@ -71,11 +71,31 @@ def backward(
     """
     compute = dtypes.compute_dtype(saved.dtype, weight_view.dtype)
     g, x, a = (_in_compute_dtype(t, compute) for t in (grad, saved, weight_view))
-    grad_input, grad_weight = torch.ops.aten._prelu_kernel_backward(g, x, a)
     if from_output:
-        grad_weight = grad_weight / a
-    grad_weight = grad_weight.sum_to_size(weight_view.shape).to(weight_view.dtype)
-    return _strided_like(grad_input.to(saved.dtype), saved), grad_weight
+        # x = y / a, per element before the sum (g * (y / a), not (g * y) / a): finite wherever g * x is.
+        output, x = x, torch.where(x > 0, x, x / a)
+    grad_input, grad_weight = torch.ops.aten._prelu_kernel_backward(g, x, a)
+    grad_weight = grad_weight.sum_to_size(weight_view.shape)
+    if from_output and not bool(torch.isfinite(grad_weight).all()):  # only then can x have been lost
+        check_recoverable(output, a)
+    return _strided_like(grad_input.to(saved.dtype), saved), grad_weight.to(weight_view.dtype)
+
+
+def check_recoverable(output: torch.Tensor, weight_view: torch.Tensor) -> None:
+    """ValueError where an in-place output cannot be turned back into its input: ``y / a`` is not
+    finite although ``y`` is not NaN and not ``-inf`` from an input of ``-inf`` (which it is when
+    ``a <= 1``). That is ``y = -inf`` with ``a > 1`` (the forward overflowed) or a finite ``y``
+    that overflows when divided by a tiny slope."""
+    recovered = output / weight_view
+    lost = (output <= 0) & ~torch.isfinite(recovered) & (torch.isfinite(output) | (weight_view > 1))
+    count = int(lost.sum())
+    if count:
+        raise ValueError(
+            f"in-place prelu backward: {count} output element(s) are -inf (or overflow when divided by "
+            "their slope) where the slope is > 1, so the input cannot be recovered as output / slope: the "
+            "forward overflowed. The slope gradient would not be the one torch.nn.functional.prelu gives; "
+            "call prelu with inplace=False"
+        )
 
 
 def differentiable_backward(

@@ -1,7 +1,8 @@
 """Fused GPU kernels (Triton): PReLU and Leaky ReLU forward, and backward in one pass.
 
 Owns the Triton code and the wrappers that launch it; imports triton, torch and
-:mod:`prelu.ops.layout`, :mod:`prelu.ops.dtypes`. Importing this module raises ImportError when
+:mod:`prelu.ops.layout`, :mod:`prelu.ops.dtypes`, :mod:`prelu.ops.kernels.native` (its in-place
+recoverability check). Importing this module raises ImportError when
 triton is missing; :mod:`prelu.ops.backend` then runs the native path. Same interface as
 :mod:`prelu.ops.kernels.cpu` (``supports``, ``forward``, ``backward``).
 
@@ -38,6 +39,7 @@ import triton
 import triton.language as tl
 
 from prelu.ops import dtypes
+from prelu.ops.kernels import native
 from prelu.ops.layout import MemoryWalk, fold_slope_gradient
 
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -83,9 +85,9 @@ def _forward_kernel(  # type: ignore[no-untyped-def]  # jit arguments are pointe
     mask = (rows[:, None] < M) & (cols[None, :] < N)
     offsets = rows.to(tl.int64)[:, None] * N + cols[None, :]
     if SLOPE_PER_ROW:
-        a = tl.load(table_ptr + rows % period, mask=rows < M, other=0.0)[:, None]
+        a = tl.load(table_ptr + rows % period, mask=rows < M, other=1.0)[:, None]
     else:
-        a = tl.load(table_ptr + cols, mask=cols < N, other=0.0)[None, :]
+        a = tl.load(table_ptr + cols, mask=cols < N, other=1.0)[None, :]
     x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(table_ptr.dtype.element_ty)
     y = tl.where(x > 0, x, x * a)
     if ROUND_BF16:
@@ -109,6 +111,7 @@ def _backward_kernel(  # type: ignore[no-untyped-def]  # as above
     BLOCK_N: tl.constexpr,
     ROW_ALIGN: tl.constexpr,
     ROUND_BF16: tl.constexpr,
+    FROM_OUTPUT: tl.constexpr,
 ):
     # N = n_units * ROW_ALIGN: the compiler then knows every row starts ROW_ALIGN-aligned and the
     # column mask is constant over ROW_ALIGN lanes, so loads and stores are vectorised.
@@ -121,9 +124,9 @@ def _backward_kernel(  # type: ignore[no-untyped-def]  # as above
     mask = (rows[:, None] < M) & (cols[None, :] < N)
     offsets = rows.to(tl.int64)[:, None] * N + cols[None, :]
     if SLOPE_PER_ROW:
-        a = tl.load(table_ptr + rows % period, mask=rows < M, other=0.0)[:, None]
+        a = tl.load(table_ptr + rows % period, mask=rows < M, other=1.0)[:, None]
     else:
-        a = tl.load(table_ptr + cols, mask=cols < N, other=0.0)[None, :]
+        a = tl.load(table_ptr + cols, mask=cols < N, other=1.0)[None, :]
     compute = table_ptr.dtype.element_ty
     # Padding lanes read x = 1 (positive) and g = 0: they add nothing to the slope partials.
     x = tl.load(saved_ptr + offsets, mask=mask, other=1.0).to(compute)
@@ -133,6 +136,8 @@ def _backward_kernel(  # type: ignore[no-untyped-def]  # as above
     if ROUND_BF16:
         grad_input = _round_to_bfloat16(grad_input)
     tl.store(grad_input_ptr + offsets, grad_input.to(grad_input_ptr.dtype.element_ty), mask=mask)
+    if FROM_OUTPUT:  # saved is y of an in-place call: x = y / a, per element, before the sum
+        x = tl.where(positive, x, x / a)
     terms = tl.where(positive, 0.0, g * x)
     if SLOPE_PER_ROW:  # partials laid out (M, col_blocks)
         tl.store(partial_ptr + rows.to(tl.int64) * col_blocks + pid_n, tl.sum(terms, axis=1), mask=rows < M)
@@ -171,7 +176,7 @@ class _Grid:
     def col_blocks(self) -> int:
         return triton.cdiv(self.N, self.block_n)  # type: ignore[no-any-return]
 
-    def launch(self, kernel: Any, output: torch.Tensor, *args: Any) -> None:
+    def launch(self, kernel: Any, output: torch.Tensor, *args: Any, **constants: Any) -> None:
         """Run ``kernel`` over the grid; ``output`` is the tensor it writes in the input's dtype."""
         num_warps = 8 if self.block_m * self.block_n >= TILE else 4
         kernel[(self.row_blocks * self.col_blocks,)](
@@ -183,6 +188,7 @@ class _Grid:
             ROW_ALIGN=self.row_align,
             ROUND_BF16=output.dtype == torch.bfloat16 and interpreted(),
             num_warps=num_warps,
+            **constants,
         )
 
 
@@ -252,7 +258,9 @@ def backward(
     dtype), in one pass over ``grad`` and ``saved``, which must have the same strides.
 
     ``from_output=True``: ``saved`` is the output ``y`` of an in-place call (slopes > 0); ``y > 0``
-    exactly where ``x > 0`` and ``x = y / a`` elsewhere, so ``dL/da = (sum of g * y) / a``.
+    exactly where ``x > 0`` and ``x = y / a`` elsewhere, recovered per element before the sum (so
+    each term is finite wherever ``g * x`` is). Where ``y`` overflowed (``-inf`` with a slope > 1)
+    ``x`` is lost: ValueError, as on the other paths.
     """
     grad_input = torch.empty_like(saved)
     if saved.numel() == 0:
@@ -264,12 +272,17 @@ def backward(
     else:
         partials = torch.empty((grid.row_blocks, grid.N), dtype=table.dtype, device=saved.device)
     n_units = grid.N // grid.row_align
-    grid.launch(_backward_kernel, grad_input, grad, saved, table, grad_input, partials, grid.M, n_units, table.numel())
+    grid.launch(
+        _backward_kernel,
+        grad_input,
+        *(grad, saved, table, grad_input, partials, grid.M, n_units, table.numel()),
+        FROM_OUTPUT=from_output,
+    )
     if grid.per_row:  # rows that share a table entry, then the column blocks: a fixed order
         slope_grad = partials.view(grid.M // table.numel(), table.numel(), grid.col_blocks).sum(dim=(0, 2))
     else:
         slope_grad = partials.sum(dim=0)
-    if from_output:
-        slope_grad = slope_grad / table
     slope_grad = fold_slope_gradient(slope_grad, saved.shape, tuple(weight_view.shape), folded_walk)
+    if from_output and not bool(torch.isfinite(slope_grad).all()):  # only then can x have been lost
+        native.check_recoverable(saved, weight_view)
     return grad_input, slope_grad.to(weight_view.dtype)
