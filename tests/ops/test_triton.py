@@ -252,3 +252,16 @@ def test_kernels_compile_for_a_hopper_gpu(tmp_path):
         [sys.executable, "-c", _COMPILE_SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0 and "compiled" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the interpreter's numpy, on purpose
+def test_in_place_backward_refuses_an_output_that_overflowed(device):
+    """y = -inf from a finite x (slope > 1) loses x: refused as on the other paths, not a wrong sum."""
+    x = torch.full((2, 3, 40), -2.0e38, device=device)
+    weight = torch.full((3,), 2.0, device=device, requires_grad=True)
+    with prelu.use_backend("triton"):
+        leaf = x.clone().requires_grad_()
+        y = prelu.prelu(leaf * 1, weight, inplace=True)
+        assert torch.isinf(y).all()
+        with pytest.raises(ValueError, match="cannot be recovered"):
+            y.sum().backward()
