@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, fx, nn
 
-from prelu._io.table import format_table
+from prelu._io.table import Table
 from prelu.nn import rectifiers
 from prelu.tools import walk
 from prelu.tools.named_rows import NamedRows
@@ -165,7 +165,7 @@ class InitReport(NamedRows[LayerInit]):
             for layer in self.layers
         ]
         head = f"init_model_(mode={self.mode!r}): {len(self.layers)} layer(s), rectifiers found by {self.found_by}"
-        text = head + "\n" + format_table(["name", "layer", "rectifier", "slope", self.mode, "gain", "std"], rows)
+        text = head + "\n" + Table(["name", "layer", "rectifier", "slope", self.mode, "gain", "std"], rows).to_text()
         if self.skipped:
             text += f"\nleft as they were (not called in the forward pass): {', '.join(self.skipped)}"
         return text

@@ -1,8 +1,10 @@
 """``prelu bench e2e``: the training-step time of five model families, per activation, as ratios to ReLU.
 
-Owns the model families, the interleaved step timing, the "right after a torch op" micro table and
-their markdown tables; imports torch, :mod:`prelu.nn` and (for the keep-freed-memory column) a
-subprocess of itself. Self-contained: :func:`run` measures, :func:`main` is the command line.
+Owns the model families, the "right after a torch op" micro table and their markdown tables; the
+steps are timed by the one harness (:func:`prelu.bench.timing.time_in_turns`). Imports torch,
+:mod:`prelu.nn`, :mod:`prelu._io`, :mod:`prelu.bench`'s timing and allocator, and (for the
+keep-freed-memory column) a subprocess of itself. :func:`run` measures; :func:`add_arguments` and
+:func:`run_command` are ``prelu bench e2e``, :func:`main` the same from ``python -m prelu.bench.e2e``.
 
 Families (one SGD step each: zero_grad, forward, loss, backward, update):
 
@@ -37,18 +39,19 @@ allocator costs, which the headline includes and it hides.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from prelu._io.jsonio import write_json
+from prelu.bench.allocator import keep_freed_memory
+from prelu.bench.timing import CLOCKS, time_in_turns
 from prelu.nn.modules import PReLU
 
 FAMILIES = ("cnn", "cnn_cl", "mlp1024", "mlp128", "ffn")
@@ -125,24 +128,11 @@ def training_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, kind:
     return step
 
 
-CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
 def _interleave(
     steps: dict[str, Step], rounds: int, per_round: int, warmup: int, clock: str = "wall"
 ) -> dict[str, list[float]]:
-    now = CLOCKS[clock]
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            for _ in range(per_round):
-                start = now()
-                step()
-                times[name].append(now() - start)
-    return times
+    """Seconds per timed step, through the one harness: every activation in turn each round."""
+    return time_in_turns(steps, rounds, warmup, calls_per_turn=per_round, clock=clock).seconds
 
 
 def after_op_table(rounds: int, per_round: int, warmup: int, clock: str = "wall") -> dict[str, dict[str, float]]:
@@ -213,14 +203,6 @@ def run(
     return table
 
 
-def keep_freed_memory() -> None:
-    """glibc malloc keeps freed memory (M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB), process-wide."""
-    mallopt = ctypes.CDLL(None).mallopt
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    if not (mallopt(-3, 32 * 1024 * 1024) and mallopt(-1, 1 << 30)):
-        raise RuntimeError("glibc's mallopt refused the thresholds")
-
-
 def _keep_freed_ratios(argv: list[str]) -> dict[str, dict[str, float]] | None:
     """Ratios from a child process that keeps freed memory (None where that fails)."""
     command = [sys.executable, "-m", "prelu.bench.e2e", *argv, "--keep-freed-memory", "--json", "-", "--no-secondary"]
@@ -266,8 +248,14 @@ def markdown(table: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command-line options of ``prelu bench e2e``."""
+    """The command-line options of ``prelu bench e2e`` (for ``python -m prelu.bench.e2e``)."""
     options = argparse.ArgumentParser(prog="prelu bench e2e", description=__doc__.split("\n")[0])
+    add_arguments(options)
+    return options
+
+
+def add_arguments(options: argparse.ArgumentParser) -> None:
+    """The flags of ``prelu bench e2e``."""
     options.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
     options.add_argument("--activations", nargs="+", choices=ACTIVATIONS, default=list(ACTIVATIONS))
     options.add_argument("--rounds", type=int, default=5, help="rounds of interleaved steps (default 5)")
@@ -281,12 +269,15 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--no-secondary", action="store_true", help="skip the keep-freed-memory column")
     options.add_argument("--keep-freed-memory", action="store_true", help="this process keeps freed memory")
     options.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout only)")
-    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the markdown tables; returns the exit code."""
-    args = parser().parse_args(argv)
+    return run_command(parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``prelu bench e2e`` with parsed flags; returns the exit code."""
     for name in ("rounds", "steps"):
         if getattr(args, name) < 1:
             print(f"--{name} must be >= 1", file=sys.stderr)
@@ -315,8 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(markdown(table))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(table, handle, indent=1)
+        write_json(args.json, table)
     return 0
 
 

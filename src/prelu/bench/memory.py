@@ -1,7 +1,8 @@
-"""The memory benchmark behind ``prelu bench --memory``: what autograd keeps for a training step.
+"""``prelu bench memory`` (alias ``prelu bench --memory``): what autograd keeps for a training step.
 
-Owns the conv-BN-activation stack, the saved-bytes count and the step timing; imports torch and
-:mod:`prelu` (top of the dependency chain, beside :mod:`prelu.bench` and :mod:`prelu.cli`).
+Owns the conv-BN-activation stack, the saved-bytes count and the command; the step times come
+from the one timing harness (:func:`prelu.bench.timing.time_in_turns`: the activations take turns).
+Imports torch, :mod:`prelu`, :mod:`prelu._io` and :mod:`prelu.bench`'s timing and output.
 
 Saved bytes are counted with ``torch.autograd.graph.saved_tensors_hooks``: every tensor autograd
 saves during the forward pass is recorded by its storage, and each storage counts once (the same
@@ -21,8 +22,8 @@ in-place ReLU stack keeps.
 
 from __future__ import annotations
 
+import argparse
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,11 @@ import torch
 from torch import nn
 
 import prelu
+from prelu._io import Table, machine_info
+from prelu.bench import options
+from prelu.bench.timing import time_in_turns
+
+MARKDOWN_NAME = "memory.md"
 
 ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
     "nn.ReLU(inplace=True)": lambda channels: nn.ReLU(inplace=True),
@@ -63,8 +69,8 @@ def saved_bytes(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     return sum(storages.values()), len(storages)
 
 
-def step_ms(model: nn.Module, x: torch.Tensor, *, repeats: int) -> float:
-    """Median wall time (ms) of forward + backward + SGD step."""
+def training_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """One forward + backward + SGD step of ``model`` on ``x`` (a squared-mean loss)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
 
     def step() -> None:
@@ -72,14 +78,7 @@ def step_ms(model: nn.Module, x: torch.Tensor, *, repeats: int) -> float:
         model(x).square().mean().backward()
         optimizer.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return step
 
 
 @dataclass(frozen=True)
@@ -101,16 +100,21 @@ def run(
     >>> [row.activation for row in rows][:2]
     ['nn.ReLU(inplace=True)', 'nn.PReLU']
     """
-    results = []
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, channels, size, size, generator=generator)
+    saved: dict[str, tuple[int, int]] = {}
+    steps: dict[str, Callable[[], None]] = {}
     for name, activation in ACTIVATIONS.items():
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # the same conv weights for every activation
         model = conv_bn_stack(activation, channels=channels, blocks=blocks)
         model.train()
-        nbytes, count = saved_bytes(model, x)
-        results.append(MemoryResult(name, nbytes / 2**20, count, step_ms(model, x, repeats=repeats)))
-    return results
+        saved[name] = saved_bytes(model, x)
+        steps[name] = training_step(model, x)
+    timings = time_in_turns(steps, repeats, warmup=2)
+    return [
+        MemoryResult(name, nbytes / 2**20, count, statistics.median(timings.seconds[name]) * 1e3)
+        for name, (nbytes, count) in saved.items()
+    ]
 
 
 def ratios(results: list[MemoryResult]) -> dict[str, float]:
@@ -133,33 +137,65 @@ def ratios(results: list[MemoryResult]) -> dict[str, float]:
 
 def to_markdown(results: list[MemoryResult], *, batch: int, channels: int, size: int, blocks: int) -> str:
     """The table and the target checks, with the machine named."""
-    from prelu.bench.harness import machine_info
-
     info = machine_info()
     ratio = ratios(results)
     relu_ms = next(row.step_ms for row in results if row.activation == "nn.ReLU(inplace=True)")
+    table = Table(
+        ["activation", "autograd-saved MB (unique storages)", "storages", "step ms (median)", "step ÷ ReLU(inplace)"],
+        [
+            [
+                row.activation,
+                f"{row.saved_mb:.2f}",
+                str(row.saved_storages),
+                f"{row.step_ms:.1f}",
+                f"{row.step_ms / relu_ms:.2f}",
+            ]
+            for row in results
+        ],
+    )
+    less = 1 - ratio["inplace_prelu_saved_vs_nn_prelu"]
+    more = ratio["inplace_prelu_saved_vs_relu_inplace"] - 1
     lines = [
-        "# prelu bench --memory",
+        "# prelu bench memory",
         "",
         f"- Machine: {info['machine']}, {info['cores']} cores, torch threads {info['threads']}, "
         f"load average at start {info['load']}",
-        f"- torch {info['torch']}, prelu {info['prelu']}; {blocks} x (Conv2d 3x3 -> BatchNorm2d -> activation), "
-        f"input {batch}x{channels}x{size}x{size} float32, training mode",
+        f"- torch {info['torch']}, prelu {prelu.__version__}; {blocks} x (Conv2d 3x3 -> BatchNorm2d -> activation), "
+        f"input {batch}x{channels}x{size}x{size} float32, training mode; activations take turns per step",
         "",
-        "| activation | autograd-saved MB (unique storages) | storages | step ms (median) | step ÷ ReLU(inplace) |",
-        "|---|---|---|---|---|",
-    ]
-    for row in results:
-        lines.append(
-            f"| {row.activation} | {row.saved_mb:.2f} | {row.saved_storages} | {row.step_ms:.1f} | "
-            f"{row.step_ms / relu_ms:.2f} |"
-        )
-    less = 1 - ratio["inplace_prelu_saved_vs_nn_prelu"]
-    more = ratio["inplace_prelu_saved_vs_relu_inplace"] - 1
-    lines += [
+        table.to_markdown(),
         "",
         f"- prelu.PReLU(inplace=True) keeps {less:.1%} less than nn.PReLU (target >= 25%): "
         f"{'met' if less >= 0.25 else 'NOT met'}",
         f"- and {more:+.2%} against nn.ReLU(inplace=True) (target <= +5%): {'met' if more <= 0.05 else 'NOT met'}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``prelu bench memory``."""
+    parser.add_argument(
+        "--quick", action="store_true", help="8x32x16x16 input and 3 repeats instead of 16x64x32x32, 10"
+    )
+    parser.add_argument("--repeats", type=options.positive_int, default=None, metavar="N", help="timed steps each")
+    options.add_output_arguments(parser, MARKDOWN_NAME)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``prelu bench memory``: print the table and write memory.md to ``--out``."""
+    out = options.open_out(args, "memory", [MARKDOWN_NAME])
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    shape = (
+        {"batch": 8, "channels": 32, "size": 16, "blocks": 8}
+        if args.quick
+        else {"batch": 16, "channels": 64, "size": 32, "blocks": 8}
+    )
+    repeats = args.repeats or (3 if args.quick else 10)
+    results = run(**shape, repeats=repeats)
+    text = to_markdown(results, **shape)
+    path = out.write_text(MARKDOWN_NAME, text)
+    out.finish()
+    print(text)
+    print(f"wrote {path}")
+    return 0

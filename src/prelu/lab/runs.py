@@ -1,6 +1,7 @@
 """The run folder: atomic writes, what has finished, ``--resume`` and ``--force``.
 
-Owns the layout of ``<out>/<name>/`` and every write into it; imports :mod:`prelu.lab.config`.
+Owns the layout of ``<out>/<name>/`` and every write into it; imports :mod:`prelu.lab.config` and
+writes through :mod:`prelu._io` (atomic writes, strict JSON, CSV).
 
 ::
 
@@ -24,17 +25,14 @@ interrupted experiment keeps every finished run and ``--resume`` skips them.
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import json
-import math
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from prelu._io import csvio
+from prelu._io.atomic import write_text as write_text  # re-exported: compare and depth write through runs
+from prelu._io.jsonio import write_json
 from prelu.lab.config import ConfigError
 
 CONFIG = "config.json"
@@ -42,53 +40,9 @@ RESULTS = "results.json"
 REPORT = "report.html"
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return path
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return write_bytes(path, text.encode("utf-8"))
-
-
-def _clean(value: object) -> object:
-    """JSON-ready: NaN and infinities become None (strict JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    return value
-
-
-def write_json(path: str | Path, data: object) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically (NaN and inf as null)."""
-    return write_text(path, json.dumps(_clean(data), indent=1, allow_nan=False) + "\n")
-
-
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> Path:
-    """Write ``rows`` (dicts; missing keys empty) as CSV with ``columns`` to ``path`` atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in columns})
-    return write_text(path, buffer.getvalue())
+    """Write ``rows`` (dicts; missing keys empty, extra keys left out) as CSV with ``columns`` atomically."""
+    return csvio.write_csv(path, [{key: row.get(key) for key in columns} for row in rows], columns)
 
 
 def read_json(path: str | Path) -> object:

@@ -1,7 +1,7 @@
 """Reports for :class:`prelu.Monitor` records: CSV, JSON, TensorBoard scalars/histograms, a PNG.
 
 Owns only the output formats; takes records (:class:`prelu.monitor.LayerStats`, read through their
-attributes) and imports nothing from :mod:`prelu`. matplotlib is imported on first plot.
+attributes) and imports only :mod:`prelu._io` (strict JSON). matplotlib is imported on first plot.
 
 >>> from types import SimpleNamespace
 >>> record = SimpleNamespace(hist_counts=[1, 0, 3], hist_range=(-3.0, 3.0), underflow=2, overflow=0)
@@ -21,22 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from prelu._io.jsonio import strict_json as _plain
+
 if TYPE_CHECKING:
     from prelu.monitor.stats import LayerStats
 
 SCALARS = ("dead_fraction", "negative_fraction", "slope_mean", "grad_abs_mean", "nonfinite_inputs", "nonfinite_slopes")
 """The record fields :func:`log_records` writes as scalars (those that are not None)."""
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe: NaN/inf floats become None, tuples lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _rows(records: Sequence[LayerStats]) -> list[dict[str, Any]]:

@@ -73,7 +73,7 @@ class Monitor:
 
     Cost: on CPU one fused pass per observed input (:mod:`prelu.ops.kernels.stats`), plus a per-unit
     max; elsewhere torch ops (``torch.histc``) that never sync with the host. Measured with
-    ``benchmarks/monitor_overhead.py`` on 2 cores: 1.13x a conv-BN-ReLU CNN training step, 1.14x a
+    ``prelu bench monitor-overhead`` on 2 cores: 1.13x a conv-BN-ReLU CNN training step, 1.14x a
     ReLU MLP step; ``every=4``: 1.03-1.04x. ``history`` grows by one record per layer per closed
     window, never per batch.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prelu._io.table import format_table
+from prelu._io.table import Table
 from prelu.tools import walk
 
 
@@ -78,7 +78,7 @@ class ConversionReport:
                 ]
                 for r in self.replacements
             ]
-            lines.append(format_table(["name", "before", "after", "calls", "input", "channel_dim", "note"], rows))
+            lines.append(Table(["name", "before", "after", "calls", "input", "channel_dim", "note"], rows).to_text())
         else:
             lines.append(
                 f"convert({target}): no ReLU, LeakyReLU or PReLU modules (torch.nn or prelu) in the model; "
@@ -98,7 +98,7 @@ class ConversionReport:
                 [f.node, f.function, f.module or "(model)", "?" if f.slope is None else f"{f.slope:g}"]
                 for f in self.functional
             ]
-            lines.append(format_table(["node", "function", "called in", "slope"], rows))
+            lines.append(Table(["node", "function", "called in", "slope"], rows).to_text())
         else:
             lines.append("functional rectifiers: none (checked with torch.fx)")
         return "\n".join(lines)

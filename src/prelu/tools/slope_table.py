@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from prelu._io.table import format_table
+from prelu._io.table import Table
 from prelu.nn.rectifiers import SLOPE_WEIGHT_TYPES, label, slope_weight
 from prelu.tools.named_rows import NamedRows
 
@@ -77,7 +77,7 @@ class SlopeTable(NamedRows[SlopeRow]):
                     row.kind,
                 ]
                 rows.append([*cells, row.tied_to] if tied else cells)
-            lines = [f"slopes in {self.source}", format_table([*headers, "tied to"] if tied else headers, rows)]
+            lines = [f"slopes in {self.source}", Table([*headers, "tied to"] if tied else headers, rows).to_text()]
         return "\n".join(lines + list(self.notes))
 
 
