@@ -196,7 +196,7 @@ def test_forcing_triton_on_an_input_it_cannot_walk_says_why(device):
 @pytest.mark.gpu
 def test_auto_picks_triton_only_for_cuda_tensors():
     x = torch.randn(2, 3, 200, 200)
-    assert prelu.backend_for(x, torch.full((3,), 0.25)) == "fused"  # CPU: numba, never the interpreter
+    assert prelu.backend_for(x, torch.full((3,), 0.25)) == "fused"  # CPU: the C++ kernels, never the interpreter
     kernels = backend.triton_kernels()
     if torch.cuda.is_available() and kernels is not None and not kernels.interpreted():
         assert prelu.backend_for(x.cuda(), torch.full((3,), 0.25, device="cuda")) == "triton"
