@@ -132,13 +132,18 @@ def test_non_float_weight_is_type_error(dtype):
     ("x_dtype", "w_dtype"),
     [
         (torch.float32, torch.float64),
-        (torch.float64, torch.float32),
-        (torch.float16, torch.float32),
+        (torch.float32, torch.float16),
+        (torch.float32, torch.bfloat16),
         (torch.bfloat16, torch.float16),
+        (torch.float16, torch.bfloat16),
+        (torch.bfloat16, torch.float64),
+        (torch.float16, torch.float64),
     ],
     ids=str,
 )
-def test_mismatched_dtypes_is_type_error(x_dtype, w_dtype):
+def test_dtype_pairs_outside_the_mixed_precision_rule_are_type_errors(x_dtype, w_dtype):
+    """Slopes must be float32 or the input's dtype (prelu.ops.dtypes); the accepted mixed pairs
+    are tested in test_mixed_precision.py."""
     x = _leaf(2, 3, 4, dtype=x_dtype)
     w = _leaf(3, dtype=w_dtype, fill=0.25)
     with unchanged(x, w), pytest.raises(TypeError) as info:

@@ -38,8 +38,8 @@ def _slopes(shape, dtype=torch.float64, seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # gradcheck / gradgradcheck (float64, points away from the kink at 0).
 #
-# These make thousands of calls on tiny tensors; they run with one torch (hence numba) thread:
-# on a loaded 2-core machine a 2-thread numba parallel region on a tiny tensor was measured at
+# These make thousands of calls on tiny tensors; they run with one torch thread: on a loaded
+# 2-core machine a 2-thread parallel region on a tiny tensor (numba's, in 0.1) was measured at
 # ~10 ms per call (vs ~0.1 ms with one thread), which made these tests minutes long. Thread
 # counts are exercised by the comparison and determinism tests further down.
 # ---------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ IMPORT_TORCH_SCRIPT = "import time; t=time.perf_counter(); import torch; print(t
 def measure_first_call(runs: int = 3, timeout: float = 300.0) -> dict[str, float]:
     """Seconds for a fresh interpreter to import torch and prelu and run one forward+backward.
 
-    Runs :data:`FIRST_CALL_SCRIPT` ``runs`` times in new subprocesses (the first may fill the
-    numba on-disk cache; later ones find it warm) and ``import torch`` alone ``runs`` times, so the
+    Runs :data:`FIRST_CALL_SCRIPT` ``runs`` times in new subprocesses (the first may build or
+    load the C++ extension cache; later ones find it warm) and ``import torch`` alone ``runs`` times, so the
     part attributable to prelu is visible: ``prelu_attributable`` = fastest warm run (2nd on)
     - fastest ``import torch`` (single runs differ by ~0.3 s, enough to make one difference
     negative). Keys: ``first_call_run1`` ... ``first_call_runN``, ``import_torch`` (fastest),

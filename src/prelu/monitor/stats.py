@@ -27,7 +27,7 @@ from prelu.nn import rectifiers
 
 try:
     from prelu.ops.kernels import stats as stats_kernel
-except ImportError:  # numba missing: torch ops count everything
+except ImportError:  # the C++ extension could not be built: torch ops count everything
     # The name holds the module or None (checked before every use); mypy types it as the module.
     stats_kernel = None  # type: ignore[assignment]
 

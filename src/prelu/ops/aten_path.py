@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from prelu.ops import dtypes
+
 
 def _kernel_weight(weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
     """``weight`` as ``_prelu_kernel`` broadcasts it onto ``input``: as is when its dims line up with
@@ -43,10 +45,10 @@ def _kernel_weight(weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
 
 def _prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...]) -> Tensor:
     if weight.dtype != input.dtype:
-        # The one place where mixed precision is handled: the math runs in the promoted dtype
-        # (e.g. float32 slopes on bfloat16 activations) and the output takes the input's dtype;
-        # autograd casts the slope gradient back to the weight's dtype through .to().
-        common = torch.promote_types(input.dtype, weight.dtype)
+        # Mixed precision, by the rule of prelu.ops.dtypes that every path follows: the math runs in
+        # the compute dtype (float32 for float32 slopes on bfloat16 activations) and the output takes
+        # the input's dtype; autograd casts the slope gradient back to the weight's dtype through .to().
+        common = dtypes.compute_dtype(input.dtype, weight.dtype)
         return _prelu(input.to(common), weight.to(common), view_shape).to(input.dtype)
     if weight.numel() == 1:  # torch's own layout: one shared slope
         return F.prelu(input, weight if weight.ndim <= 1 else weight.reshape(()))

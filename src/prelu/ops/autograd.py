@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from prelu.ops import backend
+from prelu.ops import backend, dtypes
 from prelu.ops.kernels import native
 
 _NO_DOUBLE_BACKWARD = (
@@ -65,10 +65,13 @@ def check_inplace_slopes(slopes: Tensor, layer: str = "prelu") -> None:
 
 
 def _shared_slope(input: Tensor, negative_slope: float) -> Tensor:
-    """The fixed slope as a tensor of the input's dtype, for the fused kernels. Built on every path:
-    it refuses a slope the dtype cannot hold, as F.leaky_relu does. The native path multiplies by
-    the Python float, as F.leaky_relu does, so half-precision results match it bit for bit."""
-    return torch.full((1,) * input.ndim, negative_slope, dtype=input.dtype, device=input.device)
+    """The fixed slope as a tensor of the compute dtype (:mod:`prelu.ops.dtypes`), for the fused
+    kernels. Built in the input's dtype first on every path: that refuses a slope the dtype cannot
+    hold, as F.leaky_relu does. The native path multiplies by the Python float, as F.leaky_relu
+    does (in float32 for half inputs), so half-precision results match it bit for bit."""
+    slope = torch.full((1,) * input.ndim, negative_slope, dtype=input.dtype, device=input.device)
+    compute = dtypes.compute_dtype(input.dtype, input.dtype)
+    return slope if compute == input.dtype else torch.full_like(slope, negative_slope, dtype=compute)
 
 
 # Implementations: one per op, run by the Functions below.

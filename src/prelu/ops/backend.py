@@ -1,17 +1,26 @@
-"""Backend choice: the fused C++ kernels or the native torch path, visible and overridable.
+"""Backend choice: the fused kernels (C++ on CPU, Triton on CUDA) or the native torch path,
+visible and overridable.
 
 Owns the rule that picks a backend for a call, the ``PRELU_BACKEND`` environment variable, the
-:func:`use_backend` context manager and :func:`backend_for`. Imports :mod:`prelu.ops.kernels` and
-:mod:`prelu.ops.layout`.
+:func:`use_backend` context manager, :func:`backend_for`, and :data:`fused_kernels`, the one
+object :mod:`prelu.ops.autograd` calls, which hands each call to the kernels chosen for it.
+Imports :mod:`prelu.ops.kernels`, :mod:`prelu.ops.dtypes` and :mod:`prelu.ops.layout`; triton is
+imported on first use only (a CUDA tensor under ``auto``, or ``triton`` forced).
 
-Rule for ``auto`` (the default): ``fused`` when the tensor is on the CPU in float32 or float64,
-has at least :data:`FUSED_MIN_NUMEL` elements, its memory can be walked as one flat array (any
-permutation of dims: contiguous, channels-last, ... ; see :mod:`prelu.ops.layout`), and the C++
-kernels are built (on the first such call; see :mod:`prelu.ops.kernels.extension`); ``native``
-otherwise. Where they cannot be built (no compiler), one warning says so and ``native`` (torch's
-own aten kernels, on the same thread pool) serves every call. Forcing ``fused`` runs it for small
-tensors too; for an input it cannot take it raises an error that says why, rather than copying
-the input to fit (an incoming gradient in another layout is copied, see :func:`gradient_in_layout`).
+Rule for ``auto`` (the default), for an input whose memory can be walked as one flat array (any
+permutation of dims: contiguous, channels-last, ... ; see :mod:`prelu.ops.layout`):
+
+- CPU float32/float64 with at least :data:`FUSED_MIN_NUMEL` elements, once the C++ kernels are
+  built (on the first such call; see :mod:`prelu.ops.kernels.extension`): ``fused``. Where they
+  cannot be built (no compiler), one warning says so and ``native`` serves those calls;
+- CUDA float16/bfloat16/float32/float64 with at least :data:`TRITON_MIN_NUMEL` elements, when
+  triton imports: ``triton``;
+- everything else: ``native`` (torch's own aten kernels).
+
+Forcing ``fused`` or ``triton`` runs it for small tensors too (``triton`` on CPU tensors when
+``TRITON_INTERPRET=1``: how the Triton kernels are tested without a GPU); for an input it cannot
+take it raises an error that says why, rather than copying the input to fit (an incoming gradient
+in another layout is copied, see :func:`gradient_in_layout`).
 """
 
 from __future__ import annotations
@@ -20,20 +29,48 @@ import contextlib
 import contextvars
 import os
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Literal
 
 import torch
 
+from prelu.ops import dtypes
 from prelu.ops.kernels import cpu
 from prelu.ops.layout import MemoryWalk, memory_order, plan_memory_walk, slope_view_shape
 
-fused_kernels = cpu  # the kernels behind the name 'fused' (what autograd.py calls)
+cpu_kernels = cpu  # the kernels behind the name 'fused'
 
-Backend = Literal["auto", "fused", "native"]
-BACKENDS: tuple[str, ...] = ("auto", "fused", "native")
+Backend = Literal["auto", "fused", "triton", "native"]
+BACKENDS: tuple[str, ...] = ("auto", "fused", "triton", "native")
 ENVIRONMENT_VARIABLE = "PRELU_BACKEND"
 # torch's own grain size for parallel CPU loops: below it, auto runs the native path.
 FUSED_MIN_NUMEL = 32768
+# Below this a Triton launch (tens of us of Python) costs more than aten's kernel on a GPU.
+TRITON_MIN_NUMEL = 1 << 16
+
+_triton: list[ModuleType | str] = []  # [the kernels module] or [why it could not be imported]
+
+
+def triton_kernels() -> ModuleType | None:
+    """The Triton kernels module, imported on first call; None when triton cannot be imported
+    (:func:`triton_unavailable` says why)."""
+    if not _triton:
+        try:
+            from prelu.ops.kernels import triton_prelu
+        except Exception as error:  # ImportError, or a broken install failing at import: run native
+            _triton.append(f"triton could not be imported ({type(error).__name__}: {error})")
+        else:
+            _triton.append(triton_prelu)
+    loaded = _triton[0]
+    return loaded if isinstance(loaded, ModuleType) else None
+
+
+def triton_unavailable() -> str:
+    """Why the Triton kernels cannot be imported ('' if they can)."""
+    triton_kernels()
+    loaded = _triton[0]
+    return loaded if isinstance(loaded, str) else ""
+
 
 _forced: contextvars.ContextVar[str | None] = contextvars.ContextVar("prelu_backend", default=None)
 
@@ -72,38 +109,115 @@ def use_backend(name: Backend) -> Iterator[None]:
 
 
 def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
-    """Why the fused kernels cannot take this input ('' if they can)."""
-    if not fused_kernels.supports(input):
-        return f"the fused kernels take float32/float64 CPU tensors; got {input.dtype} on {input.device}"
+    """Why the fused CPU kernels cannot take this input ('' if they can)."""
+    if not cpu_kernels.supports(input):
+        return f"the fused kernels take float32/float64 CPU tensors; got {input.dtype} on {input.device}" + (
+            " (use_backend('triton') runs CUDA tensors)" if input.device.type == "cuda" else ""
+        )
+    refusal = _walk_refusal(input, walk)
+    if not refusal and not cpu_kernels.available():
+        return f"the C++ kernels could not be built ({cpu_kernels.unavailable_reason()})"
+    return refusal
+
+
+def triton_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
+    """Why the Triton kernels cannot take this input ('' if they can)."""
+    kernels = triton_kernels()
+    if kernels is None:
+        return triton_unavailable()
+    if not kernels.supports(input):
+        where = (
+            "CPU tensors only under TRITON_INTERPRET=1, set before prelu first runs a Triton kernel"
+            if input.device.type == "cpu"
+            else "CUDA tensors (and CPU tensors under TRITON_INTERPRET=1)"
+        )
+        return f"the Triton kernels take float16/bfloat16/float32/float64 {where}; got {input.dtype} on {input.device}"
+    if walk is not None and walk.length >= 2**31:  # column indices are 32-bit in the kernels
+        return f"the Triton kernels take rows of fewer than 2**31 elements; this walk has {walk.length}"
+    return _walk_refusal(input, walk)
+
+
+def _walk_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:
     if walk is None:
         return (
             "the input's memory cannot be walked as one flat array without a copy "
             f"(shape {tuple(input.shape)}, strides {input.stride()}), or its element-wise slope "
             "pattern is too irregular"
         )
-    if not fused_kernels.available():
-        return f"the C++ kernels could not be built ({fused_kernels.unavailable_reason()})"
     return ""
 
 
+def _runs_triton(requested: str, input: torch.Tensor) -> bool:
+    """Whether the Triton family (rather than the CPU one) is the candidate for this call."""
+    return requested == "triton" or (requested == "auto" and input.device.type == "cuda")
+
+
 def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | None:
-    """The walk to run fused, or None for the native path; raises if ``fused`` is forced but
-    impossible. Under ``auto``, inputs below :data:`FUSED_MIN_NUMEL` run native: a parallel region
-    costs more than the work there, and far more on an oversubscribed machine."""
+    """The walk to run fused (C++ or Triton, see :data:`fused_kernels`), or None for the native
+    path; raises if ``fused`` or ``triton`` is forced but impossible. Under ``auto``, inputs below
+    :data:`FUSED_MIN_NUMEL` (CPU) or :data:`TRITON_MIN_NUMEL` (CUDA) run native: a parallel
+    region or a kernel launch costs more than the work there."""
     requested = requested_backend()
     if requested == "native" or input.numel() == 0:
         return None
-    if requested == "auto" and input.numel() < FUSED_MIN_NUMEL:
-        return None
-    walk = plan_memory_walk(input, slope_shape) if fused_kernels.supports(input) else None
-    if walk is not None and fused_kernels.available():
-        return walk
-    refusal = fused_refusal(input, walk)
+    if _runs_triton(requested, input):
+        if requested == "auto" and input.numel() < TRITON_MIN_NUMEL:
+            return None
+        kernels = triton_kernels()
+        walk = plan_memory_walk(input, slope_shape) if kernels is not None and kernels.supports(input) else None
+        refusal = triton_refusal(input, walk)
+    else:
+        if requested == "auto" and input.numel() < FUSED_MIN_NUMEL:
+            return None
+        walk = plan_memory_walk(input, slope_shape) if cpu_kernels.supports(input) else None
+        if walk is not None and cpu_kernels.available():
+            return walk
+        refusal = fused_refusal(input, walk)
     if refusal:
-        if requested == "fused":
-            raise RuntimeError(f"PRELU_BACKEND/use_backend forced 'fused', but {refusal}")
+        if requested != "auto":
+            raise RuntimeError(f"PRELU_BACKEND/use_backend forced {requested!r}, but {refusal}")
         return None
     return walk
+
+
+class _FusedKernels:
+    """What :mod:`prelu.ops.autograd` calls once :func:`choose` gave a walk: the Triton or the CPU
+    kernels, by the same rule. The CPU kernels compute in the input's dtype, so slopes of another
+    dtype (float32 slopes with a float64 input, see :mod:`prelu.ops.dtypes`) are cast first."""
+
+    @staticmethod
+    def _kernels(input: torch.Tensor, weight_view: torch.Tensor) -> tuple[ModuleType, torch.Tensor]:
+        if _runs_triton(requested_backend(), input):
+            kernels = triton_kernels()
+            assert kernels is not None, "choose() gave a Triton walk without the Triton kernels"
+            return kernels, weight_view
+        compute = dtypes.compute_dtype(input.dtype, weight_view.dtype)
+        return cpu_kernels, weight_view if weight_view.dtype == compute else weight_view.to(compute)
+
+    def forward(
+        self, input: torch.Tensor, weight_view: torch.Tensor, walk: MemoryWalk, *, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        kernels, weight_view = self._kernels(input, weight_view)
+        result: torch.Tensor = kernels.forward(input, weight_view, walk, out=out)
+        return result
+
+    def backward(
+        self,
+        grad: torch.Tensor,
+        saved: torch.Tensor,
+        weight_view: torch.Tensor,
+        walk: MemoryWalk | None,
+        *,
+        from_output: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Optional only because callers narrow the walk through another variable.
+        assert walk is not None, "the fused backward needs the walk choose() gave"
+        kernels, cast = self._kernels(saved, weight_view)
+        grad_input, grad_weight = kernels.backward(grad, saved, cast, walk, from_output=from_output)
+        return grad_input, grad_weight.to(weight_view.dtype)
+
+
+fused_kernels = _FusedKernels()
 
 
 def gradient_in_layout(grad: torch.Tensor, saved: torch.Tensor, walk: MemoryWalk) -> torch.Tensor | None:
@@ -115,13 +229,14 @@ def gradient_in_layout(grad: torch.Tensor, saved: torch.Tensor, walk: MemoryWalk
     """
     if grad.shape == saved.shape and memory_order(grad) == walk.order:
         return grad
-    if requested_backend() == "fused":
+    if requested_backend() in ("fused", "triton"):
         return torch.empty_like(saved).copy_(grad)
     return None
 
 
 def backend_for(input: torch.Tensor, weight: torch.Tensor | None = None, *, channel_dim: int = 1) -> str:
-    """The backend a :func:`prelu.prelu` call with these tensors would run: 'fused' or 'native'.
+    """The backend a :func:`prelu.prelu` call with these tensors would run: 'fused' (C++, CPU),
+    'triton' (CUDA) or 'native'.
 
     ``weight=None`` asks about one shared slope (as :func:`prelu.leaky_relu` uses). Raises what
     the call would raise when ``fused`` is forced but impossible. Zero-size inputs run no kernel
@@ -136,4 +251,6 @@ def backend_for(input: torch.Tensor, weight: torch.Tensor | None = None, *, chan
     'native'
     """
     slope_shape = (1,) * input.ndim if weight is None else slope_view_shape(input.shape, weight.shape, channel_dim)
-    return "native" if choose(input, slope_shape) is None else "fused"
+    if choose(input, slope_shape) is None:
+        return "native"
+    return "triton" if _runs_triton(requested_backend(), input) else "fused"

@@ -15,7 +15,7 @@ import numbers
 import torch
 from torch import Tensor
 
-from prelu.ops import autograd, route
+from prelu.ops import autograd, dtypes, route
 
 
 def _check_floating(name: str, tensor: object) -> None:
@@ -28,14 +28,14 @@ def _check_floating(name: str, tensor: object) -> None:
 
 
 def check_input_and_weight(input: Tensor, weight: Tensor) -> None:
-    """TypeError for non-tensors, integer/bool/complex dtypes or mismatched dtypes;
+    """TypeError for non-tensors, integer/bool/complex dtypes or a dtype pair outside the mixed
+    precision rule of :mod:`prelu.ops.dtypes` (slopes float32 or the input's dtype);
     RuntimeError for tensors on different devices."""
     _check_floating("input", input)
     _check_floating("weight", weight)
     if input.device != weight.device:
         raise RuntimeError(f"input is on {input.device} but weight is on {weight.device}; move them to the same device")
-    if input.dtype != weight.dtype:
-        raise TypeError(f"input is {input.dtype} but weight is {weight.dtype}; cast one to the other's dtype")
+    dtypes.check(input.dtype, weight.dtype)
 
 
 def _check_channel_dim(channel_dim: object) -> int:
@@ -125,7 +125,8 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool 
     Raises:
         ValueError: ``weight`` fits no layout (the message names both shapes); ``inplace`` with a
             slope <= 0 or non-finite (names the smallest slope).
-        TypeError: non-floating or mismatched dtypes; a ``channel_dim`` that is not an int.
+        TypeError: non-floating dtypes, or slopes neither float32 nor the input's dtype (see
+            :mod:`prelu.ops.dtypes`); a ``channel_dim`` that is not an int.
         RuntimeError: different devices; in place on a leaf that requires grad, or on an input
             whose elements overlap (or may: ``as_strided`` views torch cannot decide).
         Every check runs before anything is written.

@@ -4,7 +4,7 @@ Owns :func:`plain_eager` and the entry points :func:`prelu` / :func:`leaky_relu`
 :mod:`prelu.ops.functional` calls after its checks; imports :mod:`prelu.ops.backend`,
 :mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path` and :mod:`prelu.ops.layout`.
 
-A call takes the **fused path** (the numba kernels inside a lean ``autograd.Function``, see
+A call takes the **fused path** (the C++ or Triton kernels inside a lean ``autograd.Function``, see
 :mod:`prelu.ops.autograd`) only when both hold:
 
 1. it is plain eager: no dynamo/``torch.compile``/``torch.export``, no ``__torch_dispatch__``
