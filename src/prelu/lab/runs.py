@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,9 @@ class RunFolder:
             )
         return stored
 
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """Every finished run's record, by run id; unreadable run files are listed in :attr:`problems`."""
+    def finished(self, accept: Callable[[object], bool] = is_record) -> dict[str, dict[str, Any]]:
+        """Every finished run's record, by run id; unreadable run files (and ones ``accept`` refuses: by
+        default, anything not shaped as :func:`is_record`) are listed in :attr:`problems`."""
         self.problems = []
         folder = self.path / "runs"
         if not folder.is_dir():
@@ -149,7 +150,7 @@ class RunFolder:
             except ConfigError as error:
                 self.problems.append(f"{error}; its run is done again")
                 continue
-            if not is_record(record):
+            if not accept(record):
                 self.problems.append(f"{path} is not a run record (wrong shape); its run is done again")
                 continue
             found[path.stem] = record
