@@ -161,13 +161,4 @@ def print_results(results: Mapping[str, Any], folder: RunFolder) -> None:
         rows,
         right=[False, True, True, True, True, True, False, True],
     )
-    print_claims(results["claims"])
-    print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
-
-
-def print_claims(claims: list[dict[str, str]]) -> None:
-    console.print_table(
-        "claims",
-        ["claim", "our number", "verdict"],
-        [[c["claim"], c["number"], c.get("verdict_text", c["verdict"])] for c in claims],
-    )
+    console.print_claims_and_files(results["claims"], folder.path, folder.results_path, folder.report_path)

@@ -8,8 +8,9 @@ model or layer name is not read as rich markup.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -71,6 +72,19 @@ class Progress:
     ) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def print_claims_and_files(
+    claims: Sequence[Mapping[str, Any]], folder: os.PathLike[str], results: os.PathLike[str], report: os.PathLike[str]
+) -> None:
+    """The claims table (each claim's verdict with its interval where it has one) and where the run
+    folder's files are: the last thing every experiment prints."""
+    print_table(
+        "claims",
+        ["claim", "our number", "verdict"],
+        [[claim["claim"], claim["number"], claim.get("verdict_text", claim["verdict"])] for claim in claims],
+    )
+    print(f"wrote {results}, {report}, runs/ and curves/ in {folder}")
 
 
 def print_table(

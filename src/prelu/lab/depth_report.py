@@ -228,9 +228,4 @@ def print_results(settings: DepthSettings, results: Mapping[str, Any], groups: G
         rows,
         right=[False, True, True, True, True, True, True],
     )
-    console.print_table(
-        "claims",
-        ["claim", "our number", "verdict"],
-        [[c["claim"], c["number"], c.get("verdict_text", c["verdict"])] for c in results["claims"]],
-    )
-    print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
+    console.print_claims_and_files(results["claims"], folder.path, folder.results_path, folder.report_path)

@@ -264,12 +264,7 @@ class Dying(Experiment[DyingSettings]):
             rows,
             right=[False, True, True, True, True, True, True],
         )
-        console.print_table(
-            "claims",
-            ["claim", "our number", "verdict"],
-            [[c["claim"], c["number"], c["verdict_text"]] for c in results["claims"]],
-        )
-        print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
+        console.print_claims_and_files(results["claims"], folder.path, folder.results_path, folder.report_path)
 
 
 resolve = Dying.resolve

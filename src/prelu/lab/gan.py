@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from prelu._io.jsonio import strict_json as strict
-from prelu.lab import gan_report, paired
+from prelu.lab import gan_report, paired, runs
 from prelu.lab.config import ConfigError, choice, merge, positive_float, positive_int
-from prelu.lab.console import Progress, print_table
+from prelu.lab.console import Progress, print_claims_and_files, print_table
 from prelu.lab.experiment import environment
 from prelu.lab.files import write_json, write_text
 from prelu.lab.gan_train import GanSettings, digits_data, ring_metrics, train_gan
@@ -160,14 +160,7 @@ def _row(claim: str, source: str, number: str, rule: str, verdict: str) -> dict[
 
 def _is_gan_record(value: object) -> bool:
     """Whether a run file holds a finished GAN run (what :func:`train_gan` returns, with its id)."""
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("final"), dict)
-        and isinstance(value.get("curve"), list)
-        and bool(value["curve"])
-        and isinstance(value.get("seed"), int)
-        and isinstance(value.get("group"), str)
-    )
+    return runs.has_run_shape(value) and isinstance(value, dict) and isinstance(value.get("group"), str)
 
 
 def run(
@@ -260,10 +253,5 @@ def run(
             rows,
             right=[False, *[True] * 7],
         )
-        print_table(
-            "claims",
-            ["claim", "our number", "verdict"],
-            [[c["claim"], c["number"], c["verdict_text"]] for c in results["claims"]],
-        )
-        print(f"wrote {folder.results_path}, {folder.report_path}, runs/ and curves/ in {folder.path}")
+        print_claims_and_files(results["claims"], folder.path, folder.results_path, folder.report_path)
     return results

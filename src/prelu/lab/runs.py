@@ -73,16 +73,25 @@ an absolute path or a path with '/')
     return out / name
 
 
-def is_record(value: object) -> bool:
-    """Whether ``value`` has the shape of a run record (what :func:`prelu.lab.train.train_run` returns)."""
+def has_run_shape(value: object) -> bool:
+    """Whether ``value`` has what every experiment's run record has: a ``final`` dict, a non-empty
+    ``curve`` of rows (dicts) and an integer ``seed``."""
     return (
         isinstance(value, dict)
         and isinstance(value.get("final"), dict)
         and isinstance(value.get("curve"), list)
         and bool(value["curve"])
         and all(isinstance(row, dict) for row in value["curve"])
-        and isinstance(value.get("layers"), list)
         and isinstance(value.get("seed"), int)
+    )
+
+
+def is_record(value: object) -> bool:
+    """Whether ``value`` has the shape of a run record (what :func:`prelu.lab.train.train_run` returns)."""
+    return (
+        has_run_shape(value)
+        and isinstance(value, dict)
+        and isinstance(value.get("layers"), list)
         and isinstance(value.get("epochs"), int)
     )
 
