@@ -281,6 +281,7 @@ class _LeakyReLUInplace(torch.autograd.Function):
 
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool = False) -> Tensor:
     """PReLU with ``weight`` viewed as ``view_shape`` (the canonical form), on the fused kernels."""
+    # Function.apply is unannotated in torch's stubs and returns Any: these ignores say only that.
     if inplace:
         return _PReLUInplace.apply(input, weight.reshape(view_shape))  # type: ignore[no-untyped-call,no-any-return]
     return _EagerPReLU.apply(input, weight, view_shape)  # type: ignore[no-untyped-call,no-any-return]
@@ -288,6 +289,7 @@ def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace
 
 def leaky_relu(input: Tensor, negative_slope: float, *, inplace: bool = False) -> Tensor:
     """Leaky ReLU on the fused kernels."""
+    # Function.apply: unannotated in torch's stubs, as above.
     if inplace:
         return _LeakyReLUInplace.apply(input, negative_slope)  # type: ignore[no-untyped-call,no-any-return]
     return _EagerLeakyReLU.apply(input, negative_slope)  # type: ignore[no-untyped-call,no-any-return]
