@@ -101,7 +101,7 @@ def prelu_backward_impl(
         grad_input, grad_weight = native.backward(grad, saved, weight, from_output=from_output)
     else:
         grad_input, grad_weight = backend.fused_kernels.backward(laid_out, saved, weight, walk, from_output=from_output)
-    # The weight gradient must have the weight's strides, as the fake kernel promises.
+    # The slope gradient is returned laid out as the weight itself, whichever path summed it.
     return grad_input, torch.empty_like(weight).copy_(grad_weight)
 
 

@@ -5,7 +5,7 @@ Owns two steps and nothing else; imports only torch.
 1. :func:`slope_view_shape` turns the public slope layouts (one shared slope, one per channel on
    any axis, NumPy-style broadcasting for ``weight.ndim >= 2``) into one canonical form: the shape
    ``weight`` is viewed as so that it has ``input.ndim`` dimensions, each 1 or equal to the input's.
-   The custom ops only ever see that canonical form.
+   The kernels and the aten path only ever see that canonical form.
 2. :func:`plan_memory_walk` describes a dense tensor in *memory order* (any permutation of dims,
    e.g. NCHW or channels-last) as one of two flat walks the fused kernels implement:
 

@@ -36,7 +36,7 @@ def _in_compute_dtype(tensor: torch.Tensor, compute: torch.dtype) -> torch.Tenso
 
 
 def _strided_like(result: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """``result`` with ``torch.empty_like(reference)``'s strides (what the fake kernels promise)."""
+    """``result`` with ``torch.empty_like(reference)``'s strides: the layout every path returns."""
     if result.stride() == reference.stride():  # torch's kernels returned a dense result laid out as
         return result  # the reference, so the reference is dense and empty_like keeps its strides
     target = torch.empty_like(reference)
