@@ -55,14 +55,3 @@ def compute_dtype(input_dtype: torch.dtype, weight_dtype: torch.dtype) -> torch.
     if torch.float64 in (input_dtype, weight_dtype):
         return torch.float64
     return torch.float32
-
-
-def output_dtype(input_dtype: torch.dtype, weight_dtype: torch.dtype) -> torch.dtype:
-    """The dtype of the output and of the input gradient: the input's."""
-    return input_dtype
-
-
-def slope_grad_dtype(input_dtype: torch.dtype, weight_dtype: torch.dtype) -> torch.dtype:
-    """The dtype the slope gradient is returned in: the weight's (accumulated in
-    :func:`compute_dtype`)."""
-    return weight_dtype
