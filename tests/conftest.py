@@ -16,7 +16,6 @@ import torch
 from hypothesis import HealthCheck, settings
 
 import prelu
-import prelu.ops.backend
 
 # Hypothesis: small and fast by default; HYPOTHESIS_PROFILE=thorough for a longer local run.
 settings.register_profile(
@@ -159,28 +158,15 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-# The size below which ``auto`` runs native (a parallel region costs more than the work there).
-DEFAULT_FUSED_MIN_NUMEL = prelu.ops.backend.FUSED_MIN_NUMEL
-
-
 @pytest.fixture(autouse=True)
 def _no_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose the backend explicitly; an exported PRELU_BACKEND must not leak in."""
     monkeypatch.delenv("PRELU_BACKEND", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _auto_fuses_small_tensors(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The suite's tensors are small so it stays fast; under ``auto`` they run the fused kernels as
-    a large tensor would. The size cut-off itself is tested with its real value
-    (test_functional.py::test_auto_runs_native_below_the_size_cutoff)."""
-    monkeypatch.setattr(prelu.ops.backend, "FUSED_MIN_NUMEL", 0)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs the test once per backend, with that backend forced through ``prelu.use_backend``."""
-    import prelu
 
     with prelu.use_backend(request.param):
         yield request.param

@@ -39,10 +39,7 @@ def _settings(**changes: object) -> bench_run.BenchSettings:
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> BenchResult:
     out = tmp_path_factory.mktemp("bench") / "out"
-    with pytest.MonkeyPatch.context() as patch:
-        # as conftest does per test (this fixture is module-scoped): tiny tensors take the fused path
-        patch.setattr(prelu.ops.backend, "FUSED_MIN_NUMEL", 0)
-        measured = bench_run.run(_settings())
+    measured = bench_run.run(_settings())
     return bench_run.write_outputs(measured, OutFolder(out, mode="run", force=False), report=False)
 
 

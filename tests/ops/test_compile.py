@@ -72,18 +72,20 @@ def test_training_steps_compile_once():
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
 
 
-def test_eager_routes_large_tensors_to_the_fused_path_and_the_rest_to_aten(monkeypatch):
-    from conftest import DEFAULT_FUSED_MIN_NUMEL
-
-    monkeypatch.setattr(prelu.ops.backend, "FUSED_MIN_NUMEL", DEFAULT_FUSED_MIN_NUMEL)
+def test_eager_routes_cpu_prelu_to_the_cpp_op_and_leaky_relu_to_aten():
     weight = torch.rand(64, requires_grad=True)
-    large = torch.randn(8, 64, 16, 16, requires_grad=True)  # 131,072 elements: fused
-    small = torch.randn(2, 64, 4, 4, requires_grad=True)  # below the cut-off: torch's own op
+    large = torch.randn(8, 64, 16, 16, requires_grad=True)
+    small = torch.randn(2, 64, 4, 4, requires_grad=True)
     with prelu.use_backend("auto"):
-        assert type(prelu.prelu(large, weight).grad_fn).__name__ == "_EagerPReLUBackward"
-        assert type(prelu.leaky_relu(large, 0.1).grad_fn).__name__ == "_EagerLeakyReLUBackward"
+        for x in (large, small):
+            assert prelu.prelu(x, weight).grad_fn.name() == "torch::autograd::CppNode<prelu_cpu::PReLUFunction>"
+            assert type(prelu.leaky_relu(x, 0.1).grad_fn).__name__ == "LeakyReluBackward0"
+        in_place = prelu.prelu(small * 1, weight, inplace=True)
+        assert in_place.grad_fn.name() == "torch::autograd::CppNode<prelu_cpu::PReLUInplaceFunction>"
+    with prelu.use_backend("fused"):
+        assert type(prelu.leaky_relu(small, 0.1).grad_fn).__name__ == "_EagerLeakyReLUBackward"
+    with prelu.use_backend("native"):
         assert type(prelu.prelu(small, weight).grad_fn).__name__ == "PreluKernelBackward0"
-        assert type(prelu.leaky_relu(small, 0.1).grad_fn).__name__ == "LeakyReluBackward0"
         assert type(prelu.prelu(small, torch.rand(4), channel_dim=-1).grad_fn).__name__ == "PreluKernelBackward0"
 
 
@@ -162,7 +164,7 @@ def test_compiled_autograd_traces_the_fused_paths_backward():
 
     def loss():
         out = prelu.prelu(x * 1, weight)
-        assert type(out.grad_fn).__name__ == "_EagerPReLUBackward"
+        assert out.grad_fn.name() == "torch::autograd::CppNode<prelu_cpu::PReLUFunction>"
         in_place = prelu.prelu(x * 1, weight, inplace=True)
         return (out**2).sum() + (in_place**2).sum() + (prelu.leaky_relu(x, 0.1) ** 2).sum()
 

@@ -18,7 +18,6 @@ import prelu
 import prelu.ops.backend
 from conftest import (
     BACKENDS,
-    DEFAULT_FUSED_MIN_NUMEL,
     RTOL,
     assert_close_scaled,
     assert_same,
@@ -576,7 +575,8 @@ def test_use_backend_restores_after_exception():
 
 
 def _spy_fused(monkeypatch):
-    """Count calls into the fused kernels' entry points (the real kernels still run)."""
+    """Count calls into the fused paths (the real ones still run): the C++ autograd op on CPU
+    ("cpu_op") and the kernels behind the Python Functions ("forward", "backward")."""
     calls = []
     kernels = prelu.ops.backend.fused_kernels
     for name in ("forward", "backward"):
@@ -587,6 +587,13 @@ def _spy_fused(monkeypatch):
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(kernels, name, spy)
+    real_op = prelu.ops.route._cpu_op
+
+    def spy_op(inplace):
+        calls.append("cpu_op")
+        return real_op(inplace)
+
+    monkeypatch.setattr(prelu.ops.route, "_cpu_op", spy_op)
     return calls
 
 
@@ -594,11 +601,14 @@ def test_use_backend_native_really_skips_fused_kernels(monkeypatch):
     calls = _spy_fused(monkeypatch)
     x = torch.randn(2, 3, 40, 40, requires_grad=True)
     w = torch.rand(3, requires_grad=True)
-    prelu.prelu(x, w).backward(torch.randn(2, 3, 40, 40))
-    assert calls == ["forward", "backward"]
+    fused = prelu.prelu(x, w)
+    assert fused.grad_fn.name() == "torch::autograd::CppNode<prelu_cpu::PReLUFunction>"
+    fused.backward(torch.randn(2, 3, 40, 40))
+    assert calls == ["cpu_op"]
     calls.clear()
     with prelu.use_backend("native"):
         out = prelu.prelu(x, w)
+        assert out.grad_fn.name() == "PreluKernelBackward0"
         out.backward(torch.randn(2, 3, 40, 40))
         prelu.leaky_relu(x, 0.1).sum().backward()
     assert calls == []
@@ -677,20 +687,17 @@ def test_forcing_fused_copies_a_gradient_in_another_layout(kind):
         torch.testing.assert_close(grads[1], expected[1], rtol=1e-12, atol=0)
 
 
-def test_auto_runs_native_below_the_size_cutoff(monkeypatch):
-    monkeypatch.setattr(prelu.ops.backend, "FUSED_MIN_NUMEL", DEFAULT_FUSED_MIN_NUMEL)
-    assert DEFAULT_FUSED_MIN_NUMEL == 32768  # torch's own grain size for parallel CPU loops
-    w = torch.rand(4)
-    small = torch.randn(2, 4, 8, 8)  # 512 elements
-    large = torch.randn(16, 4, 32, 16)  # 32768 elements
-    assert prelu.backend_for(small, w) == "native"
-    assert prelu.backend_for(large, w) == "fused"
-    with prelu.use_backend("fused"):
-        assert prelu.backend_for(small, w) == "fused"
-    with prelu.use_backend("fused"):
-        forced = prelu.prelu(small, w)
-    assert torch.equal(prelu.prelu(small, w), forced)
-    assert torch.equal(forced, F.prelu(small, w))
+def test_auto_runs_every_size_of_cpu_tensor_on_the_cpp_op():
+    w = torch.rand(4, requires_grad=True)
+    for shape in [(), (1,), (2, 4), (2, 4, 8, 8), (16, 4, 32, 16)]:
+        x = torch.randn(shape)
+        weight = w[:1] if x.ndim < 2 else w
+        assert prelu.backend_for(x, weight) == "fused"
+        out = prelu.prelu(x, weight)
+        assert out.grad_fn.name() == "torch::autograd::CppNode<prelu_cpu::PReLUFunction>"
+        assert torch.equal(out, F.prelu(x, weight))
+    with torch.no_grad():  # nothing to record: the op runs the kernel without a graph node
+        assert prelu.prelu(torch.randn(2, 4), w).grad_fn is None
 
 
 # ---------------------------------------------------------------------------------------------

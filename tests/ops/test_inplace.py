@@ -103,9 +103,23 @@ def test_double_backward_in_place_raises_a_clear_error():
     y = prelu.prelu(x * 1, weight, inplace=True)
     with pytest.raises(RuntimeError, match="double backward through an in-place PReLU is not supported"):
         torch.autograd.grad(y.square().sum(), [x], create_graph=True)
-    z = prelu.leaky_relu(x * 1, 0.1, inplace=True)
+    with prelu.use_backend("fused"):
+        z = prelu.leaky_relu(x * 1, 0.1, inplace=True)
     with pytest.raises(RuntimeError, match="inplace=False"):
         torch.autograd.grad(z.square().sum(), [x], create_graph=True)
+
+
+def test_in_place_leaky_relu_under_auto_has_torchs_double_backward():
+    """On CPU under auto, Leaky ReLU in place is torch's own leaky_relu_, whose backward from its
+    output is itself differentiable: the second derivative matches the out-of-place one."""
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+
+    def second(inplace):
+        loss = prelu.leaky_relu(x * 1, 0.1, inplace=inplace).square().sum()
+        (first,) = torch.autograd.grad(loss, [x], create_graph=True)
+        return torch.autograd.grad(first.sum(), [x])[0]
+
+    torch.testing.assert_close(second(True), second(False), rtol=0, atol=0)
 
 
 def test_only_the_output_and_slopes_are_saved():
@@ -229,6 +243,28 @@ def test_input_autograd_still_needs_gives_torchs_error():
     torch.relu_(b)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         b.sum().backward()
+
+
+def test_inplace_under_no_grad_still_bumps_the_version_torch_checks():
+    # Nothing is recorded under no_grad, so the C++ op skips its graph node; it must still bump the
+    # version counter, or exp's backward would silently use the overwritten output.
+    a = torch.randn(3, 4, requires_grad=True)
+    x = a.exp()
+    with torch.no_grad():
+        prelu.prelu(x, torch.tensor([0.25]), inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        x.sum().backward()
+
+
+def test_inference_mode_runs_both_forms():
+    weight = torch.full((3,), 0.25)
+    with torch.inference_mode():
+        x = torch.randn(2, 3, 5)
+        expected = F.prelu(x, weight)
+        assert torch.equal(prelu.prelu(x, weight), expected)
+        assert prelu.prelu(x, weight, inplace=True) is x and torch.equal(x, expected)
+        with pytest.raises(ValueError, match="smallest slope is -1"):
+            prelu.prelu(x, torch.tensor([-1.0, 1.0, 1.0]), inplace=True)
 
 
 def test_two_inplace_activations_in_a_row_fail_as_torchs_do():

@@ -10,12 +10,17 @@ imported on first use only (a CUDA tensor under ``auto``, or ``triton`` forced).
 Rule for ``auto`` (the default), for an input whose memory can be walked as one flat array (any
 permutation of dims: contiguous, channels-last, ... ; see :mod:`prelu.ops.layout`):
 
-- CPU float32/float64 with at least :data:`FUSED_MIN_NUMEL` elements, once the C++ kernels are
-  built (on the first such call; see :mod:`prelu.ops.kernels.extension`): ``fused``. Where they
-  cannot be built (no compiler), one warning says so and ``native`` serves those calls;
+- CPU float32/float64, once the C++ extension is built (on the first such call; see
+  :mod:`prelu.ops.kernels.extension`): ``fused``, at every size. In plain eager a PReLU call is
+  then one C++ autograd op (:func:`cpu_autograd_op`): a (64, 128) training step costs less there
+  than through torch's own ``F.prelu``, and no parallel region opens below torch's grain size.
+  Where the extension cannot be built (no compiler), one warning says so and ``native`` serves;
 - CUDA float16/bfloat16/float32/float64 with at least :data:`TRITON_MIN_NUMEL` elements, when
   triton imports: ``triton``;
 - everything else: ``native`` (torch's own aten kernels).
+
+Leaky ReLU under ``auto`` on CPU always runs torch's own ``leaky_relu`` (:func:`leaky_relu_walk`):
+it is already one fused aten op each way, and our kernels could only add a Python layer.
 
 Forcing ``fused`` or ``triton`` runs it for small tensors too (``triton`` on CPU tensors when
 ``TRITON_INTERPRET=1``: how the Triton kernels are tested without a GPU); for an input it cannot
@@ -27,8 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Literal
 
@@ -43,8 +49,6 @@ cpu_kernels = cpu  # the kernels behind the name 'fused'
 Backend = Literal["auto", "fused", "triton", "native"]
 BACKENDS: tuple[str, ...] = ("auto", "fused", "triton", "native")
 ENVIRONMENT_VARIABLE = "PRELU_BACKEND"
-# torch's own grain size for parallel CPU loops: below it, auto runs the native path.
-FUSED_MIN_NUMEL = 32768
 # Below this a Triton launch (tens of us of Python) costs more than aten's kernel on a GPU.
 TRITON_MIN_NUMEL = 1 << 16
 
@@ -81,12 +85,33 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _environment_value() -> str | None:
+    """``$PRELU_BACKEND``, read on every call. ``os.environ.get`` encodes the key and decodes the
+    value each time (~1 us, a tenth of a small call's budget), so the mapping it wraps is read
+    directly where it exists (CPython's ``os._Environ``), and through ``get`` elsewhere."""
+    environ = os.environ
+    raw_mapping = getattr(environ, "_data", None)
+    encode_key = getattr(environ, "encodekey", None)
+    if raw_mapping is None or encode_key is None:
+        return environ.get(ENVIRONMENT_VARIABLE)
+    raw = raw_mapping.get(_encoded_key(encode_key))
+    return None if raw is None else str(environ.decodevalue(raw))
+
+
+@functools.lru_cache(maxsize=4)
+def _encoded_key(encode_key: Callable[[str], object]) -> object:
+    return encode_key(ENVIRONMENT_VARIABLE)
+
+
 def requested_backend() -> str:
     """The backend asked for: :func:`use_backend` if active, else ``$PRELU_BACKEND``, else auto."""
     forced = _forced.get()
     if forced is not None:
         return forced
-    value = os.environ.get(ENVIRONMENT_VARIABLE, "auto").strip().lower() or "auto"
+    value = _environment_value()
+    if value is None:
+        return "auto"
+    value = value.strip().lower() or "auto"
     if value not in BACKENDS:
         raise ValueError(f"{ENVIRONMENT_VARIABLE}={value!r} is not a prelu backend; valid: {', '.join(BACKENDS)}")
     return value
@@ -154,9 +179,8 @@ def _runs_triton(requested: str, input: torch.Tensor) -> bool:
 
 def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | None:
     """The walk to run fused (C++ or Triton, see :data:`fused_kernels`), or None for the native
-    path; raises if ``fused`` or ``triton`` is forced but impossible. Under ``auto``, inputs below
-    :data:`FUSED_MIN_NUMEL` (CPU) or :data:`TRITON_MIN_NUMEL` (CUDA) run native: a parallel
-    region or a kernel launch costs more than the work there."""
+    path; raises if ``fused`` or ``triton`` is forced but impossible. Under ``auto``, CUDA inputs
+    below :data:`TRITON_MIN_NUMEL` run native: a kernel launch costs more than the work there."""
     requested = requested_backend()
     if requested == "native" or input.numel() == 0:
         return None
@@ -167,8 +191,6 @@ def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | No
         walk = plan_memory_walk(input, slope_shape) if kernels is not None and kernels.supports(input) else None
         refusal = triton_refusal(input, walk)
     else:
-        if requested == "auto" and input.numel() < FUSED_MIN_NUMEL:
-            return None
         walk = plan_memory_walk(input, slope_shape) if cpu_kernels.supports(input) else None
         if walk is not None and cpu_kernels.available():
             return walk
@@ -178,6 +200,42 @@ def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | No
             raise RuntimeError(f"PRELU_BACKEND/use_backend forced {requested!r}, but {refusal}")
         return None
     return walk
+
+
+_CPU_OP_DTYPES = (torch.float32, torch.float64)
+
+
+def cpu_autograd_op(input: torch.Tensor, weight: torch.Tensor, view_shape: tuple[int, ...]) -> bool | None:
+    """Whether a plain-eager PReLU call runs the C++ autograd ops (``torch.ops.prelu_cpu.prelu``
+    and ``prelu_``: forward, autograd node and fused backward in C++): None for no; else their
+    ``force_layout`` flag (True when ``fused`` is forced, so an incoming gradient in another
+    layout is copied rather than run native).
+
+    Yes for a CPU float32/float64 input with slopes of its dtype or float32 (the caller casts
+    those to the input's dtype first), of any size, once the C++ extension is built. Under
+    ``auto`` an input no walk fits runs torch's aten kernels inside those ops (as ``native``
+    would); forced ``fused`` refuses it here with :func:`choose`'s error."""
+    if not (
+        input.is_cpu
+        and input.dtype in _CPU_OP_DTYPES
+        and (weight.dtype is input.dtype or weight.dtype is torch.float32)
+    ):
+        return None
+    requested = requested_backend()
+    if requested == "auto":
+        return False if cpu_kernels.available() else None
+    if requested == "fused":
+        choose(input, view_shape)  # raises when no walk fits, as every forced call does
+        return True
+    return None
+
+
+def leaky_relu_walk(input: torch.Tensor) -> MemoryWalk | None:
+    """The walk to run Leaky ReLU fused, or None for torch's own ``leaky_relu``: always None on
+    CPU under ``auto`` (see the module docstring); otherwise :func:`choose` with one shared slope."""
+    if input.is_cpu and requested_backend() == "auto":
+        return None
+    return choose(input, (1,) * input.ndim)
 
 
 class _FusedKernels:
@@ -238,15 +296,15 @@ def backend_for(input: torch.Tensor, weight: torch.Tensor | None = None, *, chan
     """The backend a :func:`prelu.prelu` call with these tensors would run: 'fused' (C++, CPU),
     'triton' (CUDA) or 'native'.
 
-    ``weight=None`` asks about one shared slope (as :func:`prelu.leaky_relu` uses). Raises what
-    the call would raise when ``fused`` is forced but impossible. Zero-size inputs run no kernel
-    and report 'native'.
+    ``weight=None`` asks about one shared slope. Raises what the call would raise when ``fused``
+    is forced but impossible. Zero-size inputs run no kernel and report 'native'.
+    (:func:`prelu.leaky_relu` runs torch's own kernel on CPU under ``auto``; see the module doc.)
 
     >>> import torch, prelu
     >>> prelu.backend_for(torch.randn(8, 64, 16, 16), torch.full((64,), 0.25))
     'fused'
-    >>> prelu.backend_for(torch.randn(2, 3, 8, 8))  # small: a parallel region costs more than the work
-    'native'
+    >>> prelu.backend_for(torch.randn(2, 3, 8, 8))  # any size: one C++ op, no parallel region below torch's grain
+    'fused'
     >>> prelu.backend_for(torch.randn(2, 3, 8, 8, dtype=torch.float16))
     'native'
     """

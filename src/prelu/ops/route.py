@@ -2,21 +2,24 @@
 
 Owns :func:`plain_eager` and the entry points :func:`prelu` / :func:`leaky_relu` that
 :mod:`prelu.ops.functional` calls after its checks; imports :mod:`prelu.ops.backend`,
-:mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path` and :mod:`prelu.ops.layout`.
+:mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`, :mod:`prelu.ops.layout` and
+:mod:`prelu.ops.kernels.extension`.
 
-A call takes the **fused path** (the C++ or Triton kernels inside a lean ``autograd.Function``, see
-:mod:`prelu.ops.autograd`) only when both hold:
+A call takes the **fused path** only when both hold:
 
 1. it is plain eager: no dynamo/``torch.compile``/``torch.export``, no ``__torch_dispatch__``
    mode (``make_fx``, fake tensors, non-strict export, FlopCounter...) or ``__torch_function__``
    mode (pre-dispatch tracing, ``with torch.device(...)``), no functorch transform
    (``vmap``, ``grad``, ``jvp``, ``jacrev``...), no ``jit.trace`` / TorchScript ONNX export, no
    forward-mode AD dual level, and ``input`` and ``weight`` are plain tensors (not subclasses);
-2. :func:`prelu.ops.backend.choose` picks the fused kernels (under ``auto``: a float32/float64
-   CPU tensor of at least ``FUSED_MIN_NUMEL`` elements whose memory is one flat walk).
+2. :mod:`prelu.ops.backend` picks the fused kernels. On CPU (float32/float64, any size) PReLU is
+   then one call of the C++ autograd op ``torch.ops.prelu_cpu.prelu`` (or ``prelu_``): forward,
+   graph node and backward all in C++ (``kernels/csrc/prelu_autograd.cpp``). On CUDA (Triton),
+   and for Leaky ReLU when ``fused`` is forced, it is a lean ``autograd.Function``
+   (:mod:`prelu.ops.autograd`).
 
 Everything else takes the **aten path** (:mod:`prelu.ops.aten_path`): torch's own C++ ops and
-autograd, which every tracer and transform understands and which costs least on small tensors.
+autograd, which every tracer and transform understands.
 
 >>> import torch
 >>> plain_eager(torch.ones(2), torch.ones(1))
@@ -28,12 +31,15 @@ True
 from __future__ import annotations
 
 import functools
+import sys
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 from torch.autograd import forward_ad
 
 from prelu.ops import aten_path, autograd, backend
+from prelu.ops.kernels import extension
 from prelu.ops.layout import slope_view_shape
 
 _PLAIN_TYPES = (Tensor, torch.nn.Parameter)
@@ -64,8 +70,34 @@ def view_shape(input: Tensor, weight: Tensor, channel_dim: int, eager: bool) -> 
     return slope_view_shape(input.shape, weight.shape, channel_dim)
 
 
+_cpu_ops: list[Callable[..., Tensor]] = []  # [prelu, prelu_]: the C++ autograd ops, once loaded
+
+
+def _cpu_op(inplace: bool) -> Callable[..., Tensor]:
+    """``torch.ops.prelu_cpu.prelu`` (or ``prelu_``) as the bare C++ callable behind the
+    overload: the ``OpOverloadPacket`` call around it costs another ~1 us of Python per call."""
+    if not _cpu_ops:
+        ops = extension.load()
+        _cpu_ops.extend((ops.prelu.default._op, ops.prelu_.default._op))
+    return _cpu_ops[1 if inplace else 0]
+
+
+def _compiled_autograd_enabled() -> bool:
+    """True inside ``compiled_autograd._enable``: compiled autograd cannot take a C++ node that
+    marked its input dirty (it asserts), so an in-place call then takes the aten path. Read
+    without importing dynamo (about a second), which nobody using it has failed to import."""
+    module = sys.modules.get("torch._dynamo.compiled_autograd")
+    return module is not None and bool(getattr(module, "compiled_autograd_enabled", False))
+
+
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool, eager: bool) -> Tensor:
     """PReLU through the fused path or the aten path; ``eager`` is :func:`plain_eager`'s answer."""
+    if eager:
+        force_layout = backend.cpu_autograd_op(input, weight, view_shape)
+        if force_layout is not None and not (inplace and _compiled_autograd_enabled()):
+            if weight.dtype is not input.dtype:  # float32 slopes, float64 input: compute in float64
+                weight = weight.to(input.dtype)
+            return _cpu_op(inplace)(input, weight, view_shape, force_layout)
     if eager and backend.choose(input, view_shape) is not None:
         return autograd.prelu(input, weight, view_shape, inplace=inplace)
     if inplace and eager:
@@ -75,6 +107,6 @@ def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace
 
 def leaky_relu(input: Tensor, negative_slope: float, *, inplace: bool, eager: bool) -> Tensor:
     """Leaky ReLU through the fused path or the aten path."""
-    if eager and backend.choose(input, (1,) * input.ndim) is not None:
+    if eager and backend.leaky_relu_walk(input) is not None:
         return autograd.leaky_relu(input, negative_slope, inplace=inplace)
     return aten_path.leaky_relu(input, negative_slope, inplace)

@@ -1,4 +1,4 @@
-"""Build and load the C++ CPU kernels (``csrc/prelu_cpu.cpp``) on first use, cached per user.
+"""Build and load the C++ CPU kernels and autograd ops (``csrc/``) on first use, cached per user.
 
 Owns the build: the cache folder, the compiler flags and the one warning when no build is
 possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja and the C++ compiler).
@@ -6,8 +6,9 @@ possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja an
 - **Where**: ``$PRELU_EXTENSION_DIR`` if set, else ``$XDG_CACHE_HOME/prelu`` (``~/.cache/prelu``),
   in a folder named after the torch version, the CPU capability and a hash of the source and
   flags, so a new torch or an edited source builds afresh and never loads a stale library.
-- **Cold**: ``torch.utils.cpp_extension.load`` compiles one translation unit (about 30-60 s on 2
-  cores; a message on stderr says so), holding its file lock, so parallel test workers build once.
+- **Cold**: ``torch.utils.cpp_extension.load`` compiles two translation units in parallel (about
+  a minute on 2 cores; a message on stderr says so), holding its file lock, so parallel test
+  workers build once.
 - **Warm**: the library is loaded directly with ``torch.ops.load_library`` (no ninja run).
 - **Flags**: ``-O3``, and ``-mavx2 -mfma`` with ``CPU_CAPABILITY_AVX2`` (the flags of torch's own
   AVX2 kernels, so ``at::vec::Vectorized`` is 256 bits wide) only where torch reports an AVX2 or
@@ -33,7 +34,11 @@ from typing import Any
 import torch
 
 NAME = "prelu_cpu"
-SOURCE = Path(__file__).with_name("csrc") / "prelu_cpu.cpp"
+SOURCE_DIR = Path(__file__).with_name("csrc")
+# prelu_cpu.cpp: the kernels; prelu_autograd.cpp: the autograd ops around them (two units, so
+# ninja compiles them in parallel); kernels.h: what the second calls in the first.
+SOURCES = (SOURCE_DIR / "prelu_cpu.cpp", SOURCE_DIR / "prelu_autograd.cpp")
+HEADERS = (SOURCE_DIR / "kernels.h",)
 DISABLE_VARIABLE = "PRELU_NO_EXTENSION"
 DIR_VARIABLE = "PRELU_EXTENSION_DIR"
 FALLBACK = "torch's aten kernels (_prelu_kernel, leaky_relu) run instead, on torch's own thread pool"
@@ -54,7 +59,9 @@ def build_dir() -> Path:
     """The cache folder for this torch, CPU capability, source and flags (not created here)."""
     root = os.environ.get(DIR_VARIABLE)
     base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prelu"
-    digest = hashlib.sha256(SOURCE.read_bytes())
+    digest = hashlib.sha256()
+    for path in (*SOURCES, *HEADERS):
+        digest.update(path.read_bytes())
     digest.update(" ".join(compile_flags()).encode())
     digest.update(sys.version.encode())
     version = torch.__version__.replace("+", "_")
@@ -98,7 +105,7 @@ def _build(directory: Path) -> None:
     try:
         cpp_extension.load(
             name=NAME,
-            sources=[str(SOURCE)],
+            sources=[str(path) for path in SOURCES],
             extra_cflags=compile_flags(),
             extra_ldflags=["-fopenmp"],
             build_directory=str(directory),
@@ -115,7 +122,7 @@ def _load() -> Any:
     if os.environ.get(DISABLE_VARIABLE, "").strip() not in ("", "0"):
         _state["why"] = f"${DISABLE_VARIABLE} is set"
         return None
-    if hasattr(torch.ops, NAME) and hasattr(getattr(torch.ops, NAME), "forward_out"):
+    if hasattr(torch.ops, NAME) and hasattr(getattr(torch.ops, NAME), "prelu_"):
         return getattr(torch.ops, NAME)  # loaded already (by another copy of this module)
     directory = build_dir()
     library = directory / f"{NAME}.so"

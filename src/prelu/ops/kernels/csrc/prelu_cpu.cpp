@@ -1,6 +1,7 @@
 // PReLU / Leaky ReLU CPU kernels on torch's own intra-op pool (at::parallel_for) with at::vec.
 //
-// Registered as torch.ops.prelu_cpu.*; built on first use by prelu/ops/kernels/extension.py.
+// Registered as torch.ops.prelu_cpu.* and called by the autograd ops of prelu_autograd.cpp through
+// kernels.h; built on first use by prelu/ops/kernels/extension.py.
 // Every tensor is dense, and ``x``/``out`` (``grad``/``saved``/``grad_input``) share strides, so
 // each is walked as one flat array in memory order (the Python side plans the walk):
 //
@@ -29,6 +30,8 @@
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
+
+#include "kernels.h"
 
 #include <algorithm>
 #include <atomic>
@@ -279,8 +282,8 @@ at::Tensor backward_out(const at::Tensor& grad, const at::Tensor& saved, const a
   check_walk(saved, slopes, kind, length);
   check_same_layout(saved, grad, "grad");
   check_same_layout(saved, grad_input, "grad_input");
-  at::Tensor result = at::zeros({slopes.numel()}, saved.options().dtype(at::kDouble));
-  if (saved.numel() == 0) return result;
+  if (saved.numel() == 0) return at::zeros({slopes.numel()}, saved.options().dtype(at::kDouble));
+  at::Tensor result = at::empty({slopes.numel()}, saved.options().dtype(at::kDouble));  // each entry written below
   std::atomic<int64_t> refused{0};
   AT_DISPATCH_FLOATING_TYPES(saved.scalar_type(), "prelu_cpu_backward", [&] {
     const scalar_t* g = grad.const_data_ptr<scalar_t>();
@@ -355,6 +358,19 @@ at::Tensor summarise(const at::Tensor& x, int64_t bins, double low, double high)
 }
 
 }  // namespace
+
+namespace prelu_cpu {
+
+void forward_into(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor& out, int64_t kind, int64_t length) {
+  forward_out(x, slopes, out, kind, length);
+}
+
+at::Tensor backward_into(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
+                         const at::Tensor& grad_input, int64_t kind, int64_t length, bool from_output) {
+  return backward_out(grad, saved, slopes, grad_input, kind, length, from_output);
+}
+
+}  // namespace prelu_cpu
 
 TORCH_LIBRARY(prelu_cpu, m) {
   m.def("forward_out(Tensor x, Tensor slopes, Tensor(a!) out, int kind, int length) -> ()", &forward_out);

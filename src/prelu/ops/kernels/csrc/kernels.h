@@ -1,0 +1,24 @@
+// The fused PReLU kernels of prelu_cpu.cpp, for the autograd ops of prelu_autograd.cpp.
+//
+// A walk describes a dense tensor in memory order (see prelu_cpu.cpp): kind 0 ("rows", one slope
+// per run of ``length`` elements) or kind 1 ("period", slope j for element j of every run).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace prelu_cpu {
+
+constexpr int64_t kRowsWalk = 0;
+constexpr int64_t kPeriodWalk = 1;
+
+// out = prelu(x) along the walk; out may be x itself (each element is read before it is written).
+void forward_into(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor& out, int64_t kind, int64_t length);
+
+// Fills grad_input; returns the float64 slope gradient per entry of ``slopes``. ``saved`` is x, or
+// with from_output the output of an in-place call (refused where x cannot be recovered).
+at::Tensor backward_into(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
+                         const at::Tensor& grad_input, int64_t kind, int64_t length, bool from_output);
+
+}  // namespace prelu_cpu
