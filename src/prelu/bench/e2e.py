@@ -1,8 +1,9 @@
 """``prelu bench e2e``: the training-step time of five model families, per activation, as ratios to ReLU.
 
-Owns the model families, the "right after a torch op" micro table and their markdown tables; the
-steps are timed by the one harness (:func:`prelu.bench.timing.time_in_turns`). Imports torch,
-:mod:`prelu.nn`, :mod:`prelu._io`, :mod:`prelu.bench`'s timing and allocator, and (for the
+Owns the model families, the "right after a torch op" micro table and their markdown tables (with
+the per-call table of :mod:`prelu.bench.per_call`); the steps are timed by the one harness
+(:func:`prelu.bench.timing.time_in_turns`). Imports torch, :mod:`prelu.nn`, :mod:`prelu._io`,
+:mod:`prelu.bench`'s timing, allocator and per_call, and (for the
 keep-freed-memory column) a subprocess of itself. :func:`run` measures; :func:`add_arguments` and
 :func:`run_command` are ``prelu bench e2e``, :func:`main` the same from ``python -m prelu.bench.e2e``.
 
@@ -50,6 +51,7 @@ import torch
 from torch import nn
 
 from prelu._io.jsonio import write_json
+from prelu.bench import per_call
 from prelu.bench.allocator import keep_freed_memory
 from prelu.bench.timing import CLOCKS, time_in_turns
 from prelu.nn.modules import PReLU
@@ -200,6 +202,7 @@ def run(
     }
     if after_op:
         table["after_op_ms"] = after_op_table(rounds, steps, warmup, clock)
+        table["per_call"] = per_call.measure()
     return table
 
 
@@ -244,6 +247,8 @@ def markdown(table: dict[str, Any]) -> str:
         lines.append("|" + "---|" * (len(ACTIVATIONS) + 1))
         for case, values in table["after_op_ms"].items():
             lines.append(f"| {case} | " + " | ".join(f"{values[name]:.3f}" for name in ACTIVATIONS) + " |")
+    if "per_call" in table:
+        lines += ["", *per_call.markdown(table["per_call"])]
     return "\n".join(lines)
 
 
@@ -265,7 +270,9 @@ def add_arguments(options: argparse.ArgumentParser) -> None:
     options.add_argument(
         "--clock", choices=tuple(CLOCKS), default="wall", help="wall (default) or cpu (process time; for --threads 1)"
     )
-    options.add_argument("--no-after-op", action="store_true", help="skip the after-a-torch-op micro table")
+    options.add_argument(
+        "--no-after-op", action="store_true", help="skip the micro tables (after a torch op; per call on a small tensor)"
+    )
     options.add_argument("--no-secondary", action="store_true", help="skip the keep-freed-memory column")
     options.add_argument("--keep-freed-memory", action="store_true", help="this process keeps freed memory")
     options.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout only)")

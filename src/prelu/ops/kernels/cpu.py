@@ -13,7 +13,8 @@ Math, per element with slope ``a`` (``x == 0`` and NaN take the negative branch,
     dL/dx  = g        if x > 0 else a * g
     dL/da += 0        if x > 0 else g * x      (summed over every element sharing a)
 
-The slope gradient is summed in float64 from blocks whose bounds depend only on the shape, and the
+The slope gradient is summed in float64 (from runs of 4 terms per lane added in the input dtype) from
+blocks whose bounds depend only on the shape, and the
 block partials are added in a fixed order, so it is bit-identical for any number of threads.
 
 >>> import torch
