@@ -368,3 +368,39 @@ def test_concurrent_calls_from_threads_are_correct(backend):
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize(
+    ("shape", "channels_last"),
+    [((4, 3, 4000), False), ((4, 3, 37), False), ((4, 6, 5, 7), True), ((5, 20), False)],
+    ids=["rows", "rows-with-tail", "period-tail-only", "period-with-tail"],
+)
+def test_gradients_are_right_when_backward_reuses_the_incoming_gradient(inplace, shape, channels_last):
+    """Between torch ops nothing but autograd holds the incoming gradient, and backward writes
+    grad_input over it (vector body and scalar tail alike); the gradients must still be F.prelu's."""
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    weight = torch.rand(shape[1]).add_(0.1).requires_grad_()
+    prelu.prelu(x * 1, weight, inplace=inplace).exp().sum().backward()
+    expected = torch.autograd.grad(F.prelu(x, weight).exp().sum(), [x, weight])
+    torch.testing.assert_close(x.grad, expected[0])
+    torch.testing.assert_close(weight.grad, expected[1])
+
+
+def test_backward_never_writes_over_a_gradient_the_caller_holds():
+    x = torch.randn(4, 3, 40, requires_grad=True)
+    weight = torch.full((3,), 0.25, requires_grad=True)
+    grad = torch.randn(4, 3, 40)
+    kept = grad.clone()
+    (grad_x,) = torch.autograd.grad(prelu.prelu(x * 1, weight), [x], grad)
+    assert torch.equal(grad, kept) and grad_x.data_ptr() != grad.data_ptr()
+    torch.autograd.backward(prelu.prelu(x * 1, weight, inplace=True), grad)
+    assert torch.equal(grad, kept)
+    shared = torch.randn(4, 3, 40)  # one gradient feeding two prelu nodes (AddBackward hands on the same tensor)
+    total = prelu.prelu(x * 1, weight) + prelu.prelu(x * 2, weight)
+    (grad_x,) = torch.autograd.grad(total, [x], shared)
+    expected = torch.autograd.grad(F.prelu(x * 1, weight) + F.prelu(x * 2, weight), [x], shared)[0]
+    torch.testing.assert_close(grad_x, expected)

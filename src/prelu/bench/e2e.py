@@ -271,7 +271,7 @@ def add_arguments(options: argparse.ArgumentParser) -> None:
         "--clock", choices=tuple(CLOCKS), default="wall", help="wall (default) or cpu (process time; for --threads 1)"
     )
     options.add_argument(
-        "--no-after-op", action="store_true", help="skip the micro tables (after a torch op; per call on a small tensor)"
+        "--no-after-op", action="store_true", help="skip the micro tables (after a torch op; per call, small tensor)"
     )
     options.add_argument("--no-secondary", action="store_true", help="skip the keep-freed-memory column")
     options.add_argument("--keep-freed-memory", action="store_true", help="this process keeps freed memory")

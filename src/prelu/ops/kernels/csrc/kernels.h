@@ -16,8 +16,9 @@ constexpr int64_t kPeriodWalk = 1;
 // out = prelu(x) along the walk; out may be x itself (each element is read before it is written).
 void forward_into(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor& out, int64_t kind, int64_t length);
 
-// Fills grad_input; returns the float64 slope gradient per entry of ``slopes``. ``saved`` is x, or
-// with from_output the output of an in-place call (refused where x cannot be recovered).
+// Fills grad_input (which may be grad itself: each element of grad is read before it is written);
+// returns the float64 slope gradient per entry of ``slopes``. ``saved`` is x, or with from_output
+// the output of an in-place call (refused where x cannot be recovered).
 at::Tensor backward_into(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
                          const at::Tensor& grad_input, int64_t kind, int64_t length, bool from_output);
 

@@ -185,17 +185,20 @@ bool plain_gradient(const at::Tensor& grad) {
 
 // prelu/ops/autograd.py: inplace_slope_message. ValueError unless every slope is finite and > 0.
 void check_inplace_slopes(const at::Tensor& weight) {
-  const at::Tensor values = weight.contiguous().to(at::kDouble);
-  const double* data = values.const_data_ptr<double>();
+  const at::Tensor values = weight.contiguous();  // itself, in every call through prelu.prelu
   double smallest = std::numeric_limits<double>::infinity();
   int64_t finite = 0;
   bool positive = true;
-  for (int64_t i = 0; i < values.numel(); ++i) {
-    if (!std::isfinite(data[i])) continue;
-    ++finite;
-    smallest = std::min(smallest, data[i]);
-    positive = positive && data[i] > 0;
-  }
+  AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "prelu_check_inplace_slopes", [&] {
+    const scalar_t* data = values.const_data_ptr<scalar_t>();
+    for (int64_t i = 0; i < values.numel(); ++i) {
+      const double value = static_cast<double>(data[i]);
+      if (!std::isfinite(value)) continue;
+      ++finite;
+      smallest = std::min(smallest, value);
+      positive = positive && value > 0;
+    }
+  });
   const int64_t non_finite = values.numel() - finite;
   if (positive && non_finite == 0) return;
   char text[64];
@@ -242,15 +245,26 @@ std::pair<at::Tensor, at::Tensor> native_backward(const at::Tensor& grad, const 
   return {strided_like(grad_input, saved), grad_weight.view(weight.sizes())};
 }
 
+// True when nothing but the caller's list holds ``grad`` or its memory: backward may then write
+// grad_input over it (element by element, each read before it is written, as the in-place forward
+// does), which saves a full-size allocation and its fresh pages, as AccumulateGrad steals gradients.
+bool only_holder(const at::Tensor& grad) {
+  return grad.use_count() == 1 && !grad.is_view() && grad.has_storage() && grad.storage().use_count() == 1 &&
+         !grad.requires_grad();
+}
+
 // (grad_input, grad_weight): the fused one-pass kernel where the walk fits and the gradient is laid
-// out as ``saved``, else torch's aten kernels.
+// out as ``saved``, else torch's aten kernels. ``reusable``: grad may be overwritten (only_holder).
 std::pair<at::Tensor, at::Tensor> backward(at::Tensor grad, const at::Tensor& saved, const at::Tensor& weight,
-                                           at::IntArrayRef view, bool from_output, bool force_layout) {
+                                           at::IntArrayRef view, bool from_output, bool force_layout, bool reusable) {
   if (saved.numel() == 0) return {at::empty_like(saved), at::zeros_like(weight)};
   const Walk walk = plan_walk(saved, view);
-  if (walk.fits && !same_layout(saved, grad) && force_layout) grad = at::empty_like(saved).copy_(grad);
+  if (walk.fits && !same_layout(saved, grad) && force_layout) {
+    grad = at::empty_like(saved).copy_(grad);
+    reusable = true;
+  }
   if (!walk.fits || !same_layout(saved, grad)) return native_backward(grad, saved, weight, view, from_output);
-  at::Tensor grad_input = at::empty_like(saved);
+  at::Tensor grad_input = reusable && grad.scalar_type() == saved.scalar_type() ? grad : at::empty_like(saved);
   const at::Tensor partial =
       prelu_cpu::backward_into(grad, saved, slope_vector(weight, walk), grad_input, walk.kind, walk.length, from_output);
   return {grad_input, fold_gradient(partial, walk, weight)};
@@ -274,17 +288,20 @@ struct PReLUFunction : public torch::autograd::Function<PReLUFunction> {
     return ::forward(input, weight, view, /*in_place=*/false);
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  // ``grads`` by reference: CppNode holds the engine's only reference (taken by value, it would
+  // be two, and the incoming gradient could never be reused for grad_input).
+  static variable_list backward(AutogradContext* ctx, variable_list& grads) {
     const variable_list saved = ctx->get_saved_variables();
     const at::Tensor& input = saved[0];
     const at::Tensor& weight = saved[1];
     const std::vector<int64_t> view = ctx->saved_data["view"].toIntVector();
-    const at::Tensor& grad = grads[0];
+    const bool reusable = only_holder(grads[0]);
+    const at::Tensor grad = std::move(grads[0]);
     at::Tensor grad_input;
     at::Tensor grad_weight;
     if (plain_gradient(grad)) {
       std::tie(grad_input, grad_weight) =
-          ::backward(grad, input, weight, view, false, ctx->saved_data["force_layout"].toBool());
+          ::backward(grad, input, weight, view, false, ctx->saved_data["force_layout"].toBool(), reusable);
     } else {  // differentiable ops (prelu/ops/kernels/native.py: differentiable_backward)
       const at::Tensor weight_view = weight.view(view);
       const at::Tensor positive = input > 0;
@@ -308,7 +325,7 @@ struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunct
     return input;
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  static variable_list backward(AutogradContext* ctx, variable_list& grads) {
     TORCH_CHECK(!at::GradMode::is_enabled(),
                 "double backward through an in-place PReLU is not supported: its input was overwritten, and the "
                 "second derivative would need it; call it with inplace=False");
@@ -316,12 +333,13 @@ struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunct
     const at::Tensor& output = saved[0];
     const at::Tensor& weight = saved[1];
     const std::vector<int64_t> view = ctx->saved_data["view"].toIntVector();
-    const at::Tensor& grad = grads[0];
+    const bool reusable = only_holder(grads[0]);
+    const at::Tensor grad = std::move(grads[0]);
     at::Tensor grad_input;
     at::Tensor grad_weight;
     if (plain_gradient(grad)) {
       std::tie(grad_input, grad_weight) =
-          ::backward(grad, output, weight, view, true, ctx->saved_data["force_layout"].toBool());
+          ::backward(grad, output, weight, view, true, ctx->saved_data["force_layout"].toBool(), reusable);
     } else {  // batched or traced: for slopes > 0, y > 0 exactly where x > 0, and x = y / a elsewhere
       const at::Tensor weight_view = weight.view(view);
       const at::Tensor positive = output > 0;

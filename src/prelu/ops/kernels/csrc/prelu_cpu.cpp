@@ -186,9 +186,10 @@ inline double backward_span(const T* g, const T* s, T* gx, int64_t n, T a) {
   }
   for (; j + kLanes <= n; j += kLanes) sums[0].add(term(j));
   double tail = 0.0;
-  for (; j < n; ++j) {
-    gx[j] = s[j] > T(0) ? g[j] : g[j] * a;
-    tail += static_cast<double>(scalar_term<T, kFromOutput>(g[j], s[j], a));
+  for (; j < n; ++j) {  // g is read once, before gx is written: gx may be g itself
+    const T gj = g[j];
+    gx[j] = s[j] > T(0) ? gj : gj * a;
+    tail += static_cast<double>(scalar_term<T, kFromOutput>(gj, s[j], a));
   }
   return (sums[0].total() + sums[1].total()) + tail;
 }
@@ -218,10 +219,11 @@ inline void backward_period_run(const T* g, const T* s, T* gx, const T* a, int64
   }
   for (; j < n; ++j) {
     T sum = T(0);
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = 0; r < rows; ++r) {  // g read once, before gx (which may be g) is written
       const int64_t o = r * n + j;
-      gx[o] = s[o] > T(0) ? g[o] : g[o] * a[j];
-      sum += scalar_term<T, kFromOutput>(g[o], s[o], a[j]);
+      const T go = g[o];
+      gx[o] = s[o] > T(0) ? go : go * a[j];
+      sum += scalar_term<T, kFromOutput>(go, s[o], a[j]);
     }
     acc[j] += static_cast<double>(sum);
   }
