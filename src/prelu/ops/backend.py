@@ -205,29 +205,26 @@ def choose(input: torch.Tensor, slope_shape: tuple[int, ...]) -> MemoryWalk | No
 _CPU_OP_DTYPES = (torch.float32, torch.float64)
 
 
-def cpu_autograd_op(input: torch.Tensor, weight: torch.Tensor, view_shape: tuple[int, ...]) -> bool | None:
+def cpu_autograd_op(input: torch.Tensor, weight: torch.Tensor, view_shape: tuple[int, ...]) -> bool:
     """Whether a plain-eager PReLU call runs the C++ autograd ops (``torch.ops.prelu_cpu.prelu``
-    and ``prelu_``: forward, autograd node and fused backward in C++): None for no; else their
-    ``force_layout`` flag (True when ``fused`` is forced, so an incoming gradient in another
-    layout is copied rather than run native).
+    and ``prelu_``: forward, autograd node and fused backward in C++).
 
     Yes for a CPU float32/float64 input with slopes of its dtype or float32 (the caller casts
-    those to the input's dtype first), of any size, once the C++ extension is built. Under
-    ``auto`` an input no walk fits runs torch's aten kernels inside those ops (as ``native``
-    would); forced ``fused`` refuses it here with :func:`choose`'s error."""
+    those to the input's dtype first), of any size, once the C++ extension is built, under
+    ``auto`` or ``fused``. Under ``auto`` an input no walk fits runs torch's aten kernels inside
+    those ops (as ``native`` would); forced ``fused`` refuses it here with :func:`choose`'s error."""
     if not (
         input.is_cpu
         and input.dtype in _CPU_OP_DTYPES
         and (weight.dtype is input.dtype or weight.dtype is torch.float32)
     ):
-        return None
+        return False
     requested = requested_backend()
     if requested == "auto":
-        return False if cpu_kernels.available() else None
+        return cpu_kernels.available()
     if requested == "fused":
-        choose(input, view_shape)  # raises when no walk fits, as every forced call does
-        return True
-    return None
+        return choose(input, view_shape) is not None  # raises when no walk fits, as every forced call does
+    return False
 
 
 def leaky_relu_walk(input: torch.Tensor) -> MemoryWalk | None:

@@ -92,12 +92,10 @@ def _compiled_autograd_enabled() -> bool:
 
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool, eager: bool) -> Tensor:
     """PReLU through the fused path or the aten path; ``eager`` is :func:`plain_eager`'s answer."""
-    if eager:
-        force_layout = backend.cpu_autograd_op(input, weight, view_shape)
-        if force_layout is not None and not (inplace and _compiled_autograd_enabled()):
-            if weight.dtype is not input.dtype:  # float32 slopes, float64 input: compute in float64
-                weight = weight.to(input.dtype)
-            return _cpu_op(inplace)(input, weight, view_shape, force_layout)
+    if eager and backend.cpu_autograd_op(input, weight, view_shape) and not (inplace and _compiled_autograd_enabled()):
+        if weight.dtype is not input.dtype:  # float32 slopes, float64 input: compute in float64
+            weight = weight.to(input.dtype)
+        return _cpu_op(inplace)(input, weight, view_shape)
     if eager and backend.choose(input, view_shape) is not None:
         return autograd.prelu(input, weight, view_shape, inplace=inplace)
     if inplace and eager:

@@ -9,9 +9,12 @@
 // prelu/ops/layout.py:_plan_memory_walk: rows when the run that shares one slope is >= 32 elements,
 // else a period of <= 4096 elements), gathers the slope vector the walk indexes, and folds the
 // slope-vector gradient back onto the weight in a fixed order (so it is bit-identical for any
-// number of threads). What no walk fits (a strided input, an incoming gradient in another memory
-// order) runs torch's own aten kernels, as prelu/ops/kernels/native.py does, never a copy of a
-// large tensor, unless ``force_layout`` (PRELU_BACKEND=fused) asks for the gradient to be copied.
+// number of threads). What no walk fits (a strided input, a slope pattern too irregular along fast
+// dims) runs torch's own aten kernels, as prelu/ops/kernels/native.py does: an input is never
+// copied to fit a kernel. An incoming gradient in another memory order than the input (expanded
+// from .sum(), contiguous from a pooling layer's backward into channels-last activations) is
+// copied into the input's order first: one pass, where aten's backward makes several (measured: a
+// channels-last CNN step went from 1.13x to 1.03x ReLU's when its last activation's gradient did).
 //
 // Backward runs the fused kernel when nothing records it. When it must itself be differentiable
 // (create_graph=True), or it is batched (is_grads_batched) or traced (a tensor subclass, a
@@ -253,18 +256,19 @@ bool only_holder(const at::Tensor& grad) {
          !grad.requires_grad();
 }
 
-// (grad_input, grad_weight): the fused one-pass kernel where the walk fits and the gradient is laid
-// out as ``saved``, else torch's aten kernels. ``reusable``: grad may be overwritten (only_holder).
+// (grad_input, grad_weight): the fused one-pass kernel where the walk fits (the gradient copied
+// into ``saved``'s memory order if it is in another), else torch's aten kernels. ``reusable``:
+// grad may be overwritten (only_holder).
 std::pair<at::Tensor, at::Tensor> backward(at::Tensor grad, const at::Tensor& saved, const at::Tensor& weight,
-                                           at::IntArrayRef view, bool from_output, bool force_layout, bool reusable) {
+                                           at::IntArrayRef view, bool from_output, bool reusable) {
   if (saved.numel() == 0) return {at::empty_like(saved), at::zeros_like(weight)};
   const Walk walk = plan_walk(saved, view);
-  if (walk.fits && !same_layout(saved, grad) && force_layout) {
+  if (!walk.fits) return native_backward(grad, saved, weight, view, from_output);
+  if (!same_layout(saved, grad) || grad.scalar_type() != saved.scalar_type()) {
     grad = at::empty_like(saved).copy_(grad);
     reusable = true;
   }
-  if (!walk.fits || !same_layout(saved, grad)) return native_backward(grad, saved, weight, view, from_output);
-  at::Tensor grad_input = reusable && grad.scalar_type() == saved.scalar_type() ? grad : at::empty_like(saved);
+  at::Tensor grad_input = reusable ? grad : at::empty_like(saved);
   const at::Tensor partial =
       prelu_cpu::backward_into(grad, saved, slope_vector(weight, walk), grad_input, walk.kind, walk.length, from_output);
   return {grad_input, fold_gradient(partial, walk, weight)};
@@ -281,10 +285,9 @@ struct PReLUFunction : public torch::autograd::Function<PReLUFunction> {
   static constexpr bool is_traceable = true;
 
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
-                            std::vector<int64_t> view, bool force_layout) {
+                            std::vector<int64_t> view) {
     ctx->save_for_backward({input, weight});
     ctx->saved_data["view"] = view;
-    ctx->saved_data["force_layout"] = force_layout;
     return ::forward(input, weight, view, /*in_place=*/false);
   }
 
@@ -301,7 +304,7 @@ struct PReLUFunction : public torch::autograd::Function<PReLUFunction> {
     at::Tensor grad_weight;
     if (plain_gradient(grad)) {
       std::tie(grad_input, grad_weight) =
-          ::backward(grad, input, weight, view, false, ctx->saved_data["force_layout"].toBool(), reusable);
+          ::backward(grad, input, weight, view, false, reusable);
     } else {  // differentiable ops (prelu/ops/kernels/native.py: differentiable_backward)
       const at::Tensor weight_view = weight.view(view);
       const at::Tensor positive = input > 0;
@@ -309,19 +312,18 @@ struct PReLUFunction : public torch::autograd::Function<PReLUFunction> {
       grad_weight = at::where(positive, at::zeros_like(input), grad * input).sum_to_size(view).view(weight.sizes());
     }
     return {ctx->needs_input_grad(0) ? grad_input : at::Tensor(),
-            ctx->needs_input_grad(1) ? grad_weight : at::Tensor(), at::Tensor(), at::Tensor()};
+            ctx->needs_input_grad(1) ? grad_weight : at::Tensor(), at::Tensor()};
   }
 };
 
 struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunction> {
-  static at::Tensor forward(AutogradContext* ctx, at::Tensor input, const at::Tensor& weight, std::vector<int64_t> view,
-                            bool force_layout) {
+  static at::Tensor forward(AutogradContext* ctx, at::Tensor input, const at::Tensor& weight,
+                            std::vector<int64_t> view) {
     check_inplace_slopes(weight);
     ::forward(input, weight, view, /*in_place=*/true);
     ctx->mark_dirty({input});
     ctx->save_for_backward({input, weight});
     ctx->saved_data["view"] = view;
-    ctx->saved_data["force_layout"] = force_layout;
     return input;
   }
 
@@ -339,7 +341,7 @@ struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunct
     at::Tensor grad_weight;
     if (plain_gradient(grad)) {
       std::tie(grad_input, grad_weight) =
-          ::backward(grad, output, weight, view, true, ctx->saved_data["force_layout"].toBool(), reusable);
+          ::backward(grad, output, weight, view, true, reusable);
     } else {  // batched or traced: for slopes > 0, y > 0 exactly where x > 0, and x = y / a elsewhere
       const at::Tensor weight_view = weight.view(view);
       const at::Tensor positive = output > 0;
@@ -348,7 +350,7 @@ struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunct
                         .view(weight.sizes());
     }
     return {ctx->needs_input_grad(0) ? grad_input : at::Tensor(),
-            ctx->needs_input_grad(1) ? grad_weight : at::Tensor(), at::Tensor(), at::Tensor()};
+            ctx->needs_input_grad(1) ? grad_weight : at::Tensor(), at::Tensor()};
   }
 };
 
@@ -381,14 +383,13 @@ bool records(const at::Tensor& input, const at::Tensor& weight) {
   return at::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad());
 }
 
-at::Tensor prelu_autograd(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view, bool force_layout) {
+at::Tensor prelu_autograd(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view) {
   check_arguments(input, weight, view);
   if (!records(input, weight)) return forward(input, weight, view, /*in_place=*/false);
-  return PReLUFunction::apply(input, weight, view.vec(), force_layout);
+  return PReLUFunction::apply(input, weight, view.vec());
 }
 
-at::Tensor prelu_inplace_autograd(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view,
-                                  bool force_layout) {
+at::Tensor prelu_inplace_autograd(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view) {
   check_arguments(input, weight, view);
   if (!records(input, weight)) {
     check_inplace_slopes(weight);
@@ -398,16 +399,16 @@ at::Tensor prelu_inplace_autograd(const at::Tensor& input, const at::Tensor& wei
     if (!output.is_inference()) torch::autograd::impl::bump_version(output);
     return output;
   }
-  return PReLUInplaceFunction::apply(input, weight, view.vec(), force_layout);
+  return PReLUInplaceFunction::apply(input, weight, view.vec());
 }
 
 // Below autograd (inference mode, where tensors carry no autograd keys): the forward alone.
-at::Tensor prelu_plain(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view, bool) {
+at::Tensor prelu_plain(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view) {
   check_arguments(input, weight, view);
   return forward(input, weight, view, /*in_place=*/false);
 }
 
-at::Tensor prelu_inplace_plain(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view, bool) {
+at::Tensor prelu_inplace_plain(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view) {
   check_arguments(input, weight, view);
   check_inplace_slopes(weight);
   return forward(input, weight, view, /*in_place=*/true);
@@ -416,8 +417,8 @@ at::Tensor prelu_inplace_plain(const at::Tensor& input, const at::Tensor& weight
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(prelu_cpu, m) {
-  m.def("prelu(Tensor input, Tensor weight, int[] view_shape, bool force_layout=False) -> Tensor");
-  m.def("prelu_(Tensor(a!) input, Tensor weight, int[] view_shape, bool force_layout=False) -> Tensor(a!)");
+  m.def("prelu(Tensor input, Tensor weight, int[] view_shape) -> Tensor");
+  m.def("prelu_(Tensor(a!) input, Tensor weight, int[] view_shape) -> Tensor(a!)");
 }
 
 TORCH_LIBRARY_IMPL(prelu_cpu, Autograd, m) {
