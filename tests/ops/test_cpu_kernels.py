@@ -269,3 +269,19 @@ def test_second_process_loads_the_cached_build_without_building():
     result = _run("import torch, prelu; prelu.prelu(torch.randn(64, 32, 32, 32), torch.rand(32)); print('ok')")
     assert result.returncode == 0, result.stderr
     assert "building" not in result.stderr
+
+
+def test_every_source_the_build_reads_ships_in_the_package():
+    """A wheel carries what pyproject's package-data names: every .cpp and header the build reads."""
+    import fnmatch
+
+    import tomllib
+
+    from prelu.ops.kernels import extension
+
+    root = Path(prelu.__file__).parent
+    project = tomllib.loads((root.parents[1] / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["prelu"]
+    for path in (*extension.SOURCES, *extension.HEADERS):
+        relative = path.relative_to(root).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative

@@ -1,10 +1,12 @@
-"""The eager fast path: the fused kernels inside lean ``autograd.Function`` s.
+"""The eager fast path in Python: the fused kernels inside lean ``autograd.Function`` s.
 
 Owns the per-op implementations (``*_impl``: fused kernels, native fallback) and the
 ``autograd.Function`` s that run them in plain eager; imports :mod:`prelu.ops.backend` and
-:mod:`prelu.ops.kernels`. :mod:`prelu.ops.route` decides when a call comes here (plain eager, and
-the fused kernels take the input); every other call runs torch's own ops
-(:mod:`prelu.ops.aten_path`), so nothing here is registered with ``torch.library``.
+:mod:`prelu.ops.kernels`. :mod:`prelu.ops.route` decides when a call comes here: plain eager, the
+fused kernels take the input, and it is not a CPU PReLU call (those run the C++ autograd op
+``torch.ops.prelu_cpu.prelu``, which does all of this in C++). So this serves the Triton kernels
+(CUDA tensors, or CPU tensors with ``TRITON_INTERPRET=1``) and Leaky ReLU when ``fused`` is
+forced; every other call runs torch's own ops (:mod:`prelu.ops.aten_path`).
 
 The Functions use the classic ``forward(ctx, ...)`` form: with a separate ``setup_context``,
 ``Function.apply`` binds the arguments with ``inspect.signature`` on every call (~20 us).

@@ -94,7 +94,7 @@ def _build(directory: Path) -> None:
         raise RuntimeError(problem)
     directory.mkdir(parents=True, exist_ok=True)
     print(
-        f"prelu: building the C++ CPU kernels once for this torch (about a minute on 2 cores) in {directory} ...",
+        f"prelu: building the C++ CPU kernels once for this torch (20-40 s on 2 cores) in {directory} ...",
         file=sys.stderr,
         flush=True,
     )
