@@ -274,6 +274,32 @@ std::pair<at::Tensor, at::Tensor> backward(at::Tensor grad, const at::Tensor& sa
   return {grad_input, fold_gradient(partial, walk, weight)};
 }
 
+// Both Functions' backward. Saved: (x, weight), or with from_output the in-place output y instead
+// of x. The fused kernel runs unless the gradient must be differentiable or is batched or traced;
+// then differentiable aten ops (prelu/ops/kernels/native.py: differentiable_backward), where for
+// slopes > 0 y > 0 exactly where x > 0, and x = y / a elsewhere.
+variable_list gradients(AutogradContext* ctx, variable_list& grads, bool from_output) {
+  const variable_list saved = ctx->get_saved_variables();
+  const at::Tensor& source = saved[0];
+  const at::Tensor& weight = saved[1];
+  const std::vector<int64_t> view = ctx->saved_data["view"].toIntVector();
+  const bool reusable = only_holder(grads[0]);
+  const at::Tensor grad = std::move(grads[0]);
+  at::Tensor grad_input;
+  at::Tensor grad_weight;
+  if (plain_gradient(grad)) {
+    std::tie(grad_input, grad_weight) = backward(grad, source, weight, view, from_output, reusable);
+  } else {
+    const at::Tensor weight_view = weight.view(view);
+    const at::Tensor positive = source > 0;
+    grad_input = at::where(positive, grad, grad * weight_view);
+    at::Tensor terms = at::where(positive, at::zeros_like(source), grad * source).sum_to_size(view);
+    grad_weight = (from_output ? terms / weight_view : terms).view(weight.sizes());
+  }
+  return {ctx->needs_input_grad(0) ? grad_input : at::Tensor(), ctx->needs_input_grad(1) ? grad_weight : at::Tensor(),
+          at::Tensor()};
+}
+
 }  // namespace
 
 // Named (not anonymous): grad_fn.name() shows torch::autograd::CppNode<prelu_cpu::PReLUFunction>.
@@ -294,25 +320,7 @@ struct PReLUFunction : public torch::autograd::Function<PReLUFunction> {
   // ``grads`` by reference: CppNode holds the engine's only reference (taken by value, it would
   // be two, and the incoming gradient could never be reused for grad_input).
   static variable_list backward(AutogradContext* ctx, variable_list& grads) {
-    const variable_list saved = ctx->get_saved_variables();
-    const at::Tensor& input = saved[0];
-    const at::Tensor& weight = saved[1];
-    const std::vector<int64_t> view = ctx->saved_data["view"].toIntVector();
-    const bool reusable = only_holder(grads[0]);
-    const at::Tensor grad = std::move(grads[0]);
-    at::Tensor grad_input;
-    at::Tensor grad_weight;
-    if (plain_gradient(grad)) {
-      std::tie(grad_input, grad_weight) =
-          ::backward(grad, input, weight, view, false, reusable);
-    } else {  // differentiable ops (prelu/ops/kernels/native.py: differentiable_backward)
-      const at::Tensor weight_view = weight.view(view);
-      const at::Tensor positive = input > 0;
-      grad_input = at::where(positive, grad, grad * weight_view);
-      grad_weight = at::where(positive, at::zeros_like(input), grad * input).sum_to_size(view).view(weight.sizes());
-    }
-    return {ctx->needs_input_grad(0) ? grad_input : at::Tensor(),
-            ctx->needs_input_grad(1) ? grad_weight : at::Tensor(), at::Tensor()};
+    return gradients(ctx, grads, /*from_output=*/false);
   }
 };
 
@@ -331,26 +339,7 @@ struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunct
     TORCH_CHECK(!at::GradMode::is_enabled(),
                 "double backward through an in-place PReLU is not supported: its input was overwritten, and the "
                 "second derivative would need it; call it with inplace=False");
-    const variable_list saved = ctx->get_saved_variables();
-    const at::Tensor& output = saved[0];
-    const at::Tensor& weight = saved[1];
-    const std::vector<int64_t> view = ctx->saved_data["view"].toIntVector();
-    const bool reusable = only_holder(grads[0]);
-    const at::Tensor grad = std::move(grads[0]);
-    at::Tensor grad_input;
-    at::Tensor grad_weight;
-    if (plain_gradient(grad)) {
-      std::tie(grad_input, grad_weight) =
-          ::backward(grad, output, weight, view, true, reusable);
-    } else {  // batched or traced: for slopes > 0, y > 0 exactly where x > 0, and x = y / a elsewhere
-      const at::Tensor weight_view = weight.view(view);
-      const at::Tensor positive = output > 0;
-      grad_input = at::where(positive, grad, grad * weight_view);
-      grad_weight = (at::where(positive, at::zeros_like(output), grad * output).sum_to_size(view) / weight_view)
-                        .view(weight.sizes());
-    }
-    return {ctx->needs_input_grad(0) ? grad_input : at::Tensor(),
-            ctx->needs_input_grad(1) ? grad_weight : at::Tensor(), at::Tensor()};
+    return gradients(ctx, grads, /*from_output=*/true);
   }
 };
 
