@@ -404,3 +404,60 @@ def test_backward_never_writes_over_a_gradient_the_caller_holds():
     (grad_x,) = torch.autograd.grad(total, [x], shared)
     expected = torch.autograd.grad(F.prelu(x * 1, weight) + F.prelu(x * 2, weight), [x], shared)[0]
     torch.testing.assert_close(grad_x, expected)
+
+
+def _graph_names(tensor):
+    names, stack, seen = [], [tensor.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(node.name())
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("weight_shape", "channel_dim", "on_base"),
+    [((16,), -1, True), ((1,), 1, True), ((1, 16), -1, True), ((5, 16), -1, False)],
+    ids=["per-channel", "shared", "elementwise-last-dim", "elementwise-over-a-split-dim"],
+)
+def test_in_place_on_a_whole_reshape_view_runs_on_its_base_without_copyslices(weight_shape, channel_dim, on_base):
+    """Linear on a 3-D input returns a view of its 2-D result: in place runs on that base, so
+    autograd adds no CopySlices (which copies the whole gradient), and every gradient is right.
+    Slopes over (5, 16) of a (2, 5, 16) view have no layout on the (10, 16) base: the view is
+    written, as before."""
+    torch.manual_seed(3)
+    linear = torch.nn.Linear(8, 16)
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    weight = (torch.rand(weight_shape) + 0.1).requires_grad_()
+    grad = torch.randn(2, 5, 16)
+    y = linear(x)
+    assert y._is_view()
+    out = prelu.prelu(y, weight, channel_dim=channel_dim, inplace=True)
+    assert out is y
+    assert any("CopySlices" in name for name in _graph_names(out)) != on_base
+    got = torch.autograd.grad(out, (x, weight, linear.weight), grad)
+    expected = torch.autograd.grad(
+        prelu.prelu(linear(x), weight, channel_dim=channel_dim), (x, weight, linear.weight), grad
+    )
+    for actual, wanted in zip(got, expected, strict=True):
+        torch.testing.assert_close(actual, wanted)
+
+
+@pytest.mark.parametrize("view", ["slice", "transpose"])
+def test_in_place_on_other_views_still_writes_the_view(view):
+    base = torch.randn(6, 16, requires_grad=True) * 1
+    target = base[1:4] if view == "slice" else base.t()
+    weight = torch.rand(target.shape[1]).add_(0.1).requires_grad_()
+    before = base.detach().clone()
+    out = prelu.prelu(target, weight, inplace=True)
+    assert out is target and any("CopySlices" in name for name in _graph_names(out))
+    expected_view = before[1:4] if view == "slice" else before.t()
+    torch.testing.assert_close(out.detach(), F.prelu(expected_view, weight.detach()))
+    untouched = base.detach()[[0, 4, 5]] if view == "slice" else None
+    if untouched is not None:
+        torch.testing.assert_close(untouched, before[[0, 4, 5]])
+    grads = torch.autograd.grad(out.sum(), weight)
+    torch.testing.assert_close(grads[0], torch.autograd.grad(F.prelu(expected_view, weight).sum(), weight)[0])

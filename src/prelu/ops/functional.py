@@ -81,7 +81,9 @@ def _check_inplace_target(input: Tensor, inplace: object, eager: bool) -> None:
                 f"{what} that requires grad is being used in an in-place operation "
                 f"(prelu with inplace=True); pass inplace=False or call it on a non-leaf tensor"
             )
-    if eager and may_overlap(input):  # (a tracer sees no real memory; torch checks its own kernels)
+    # A contiguous tensor never overlaps (the cheap test first). A tracer sees no real memory, and
+    # torch checks its own kernels' outputs there.
+    if eager and not input.is_contiguous() and may_overlap(input):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor may refer to a single "
             f"memory location (shape {tuple(input.shape)}, strides {input.stride()}: an expanded or "
