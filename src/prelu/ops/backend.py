@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -85,22 +84,21 @@ def _check_name(name: str) -> str:
     return name
 
 
+# The mapping os.environ wraps (CPython's os._Environ) and PRELU_BACKEND's key in it, taken once.
+_ENVIRON = os.environ
+_RAW_ENVIRON: Any = getattr(_ENVIRON, "_data", None)  # bytes -> bytes on POSIX, str -> str on Windows
+_RAW_KEY: Any = getattr(_ENVIRON, "encodekey", lambda key: key)(ENVIRONMENT_VARIABLE)
+
+
 def _environment_value() -> str | None:
     """``$PRELU_BACKEND``, read on every call. ``os.environ.get`` encodes the key and decodes the
     value each time (~1 us, a tenth of a small call's budget), so the mapping it wraps is read
-    directly where it exists (CPython's ``os._Environ``), and through ``get`` elsewhere."""
+    directly while ``os.environ`` is still that object, and through ``get`` otherwise."""
     environ = os.environ
-    raw_mapping = getattr(environ, "_data", None)
-    encode_key = getattr(environ, "encodekey", None)
-    if raw_mapping is None or encode_key is None:
+    if environ is not _ENVIRON or _RAW_ENVIRON is None:
         return environ.get(ENVIRONMENT_VARIABLE)
-    raw = raw_mapping.get(_encoded_key(encode_key))
+    raw = _RAW_ENVIRON.get(_RAW_KEY)
     return None if raw is None else str(environ.decodevalue(raw))
-
-
-@functools.lru_cache(maxsize=4)
-def _encoded_key(encode_key: Callable[[str], object]) -> object:
-    return encode_key(ENVIRONMENT_VARIABLE)
 
 
 def requested_backend() -> str:

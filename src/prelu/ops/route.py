@@ -79,7 +79,7 @@ def _cpu_op(inplace: bool) -> Callable[..., Tensor]:
     if not _cpu_ops:
         ops = extension.load()
         _cpu_ops.extend((ops.prelu.default._op, ops.prelu_.default._op))
-    return _cpu_ops[1 if inplace else 0]
+    return _cpu_ops[inplace]
 
 
 def _whole_base(input: Tensor, view_shape: tuple[int, ...]) -> tuple[Tensor | None, tuple[int, ...] | None]:

@@ -146,6 +146,9 @@ def _load() -> Any:
 
 def load() -> Any:
     """``torch.ops.prelu_cpu`` (building it first if needed), or None when it cannot be built."""
+    loaded = _state.get("ops")
+    if loaded is not None:  # every call after the first (this runs once per prelu call)
+        return loaded
     if "ops" not in _state:
         with _lock:
             if "ops" not in _state:
