@@ -4,11 +4,12 @@ Owns the build: the cache folder, the compiler flags and the one warning when no
 possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja and the C++ compiler).
 
 - **Where**: ``$PRELU_EXTENSION_DIR`` if set, else ``$XDG_CACHE_HOME/prelu`` (``~/.cache/prelu``),
-  in a folder named after the torch version, the CPU capability and a hash of the source and
-  flags, so a new torch or an edited source builds afresh and never loads a stale library.
-- **Cold**: ``torch.utils.cpp_extension.load`` compiles two translation units in parallel (about
-  a minute on 2 cores; a message on stderr says so), holding its file lock, so parallel test
-  workers build once.
+  in a folder named after the torch version and a hash of the sources, the header, the flags
+  and the Python version, so a new torch or an edited source builds afresh and never loads a
+  stale library.
+- **Cold**: ``torch.utils.cpp_extension.load`` compiles two translation units in parallel (20-40 s
+  on 2 cores; a message on stderr says so), holding its file lock, so parallel test workers
+  build once.
 - **Warm**: the library is loaded directly with ``torch.ops.load_library`` (no ninja run).
 - **Flags**: ``-O3``, and ``-mavx2 -mfma`` with ``CPU_CAPABILITY_AVX2`` (the flags of torch's own
   AVX2 kernels, so ``at::vec::Vectorized`` is 256 bits wide) only where torch reports an AVX2 or
