@@ -576,7 +576,8 @@ def test_use_backend_restores_after_exception():
 
 def _spy_fused(monkeypatch):
     """Count calls into the fused paths (the real ones still run): the C++ autograd op on CPU
-    ("cpu_op") and the kernels behind the Python Functions ("forward", "backward")."""
+    ("cpu_op", through the C++ entry or from Python) and the kernels behind the Python Functions
+    ("forward", "backward")."""
     calls = []
     kernels = prelu.ops.backend.fused_kernels
     for name in ("forward", "backward"):
@@ -594,6 +595,16 @@ def _spy_fused(monkeypatch):
         return real_op(inplace)
 
     monkeypatch.setattr(prelu.ops.route, "_cpu_op", spy_op)
+    real_op(False)  # loads the extension, and with it the C++ entry
+    (real_entry,) = prelu.ops.route._entry
+
+    def spy_entry(*args):
+        output = real_entry(*args)
+        if output is not None:
+            calls.append("cpu_op")
+        return output
+
+    monkeypatch.setattr(prelu.ops.route, "_entry", [spy_entry])
     return calls
 
 

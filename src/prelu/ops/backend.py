@@ -75,7 +75,8 @@ def triton_unavailable() -> str:
     return loaded if isinstance(loaded, str) else ""
 
 
-_forced: contextvars.ContextVar[str | None] = contextvars.ContextVar("prelu_backend", default=None)
+FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("prelu_backend", default=None)
+"""The backend :func:`use_backend` forces in this context, else None."""
 
 
 def _check_name(name: str) -> str:
@@ -103,7 +104,7 @@ def _environment_value() -> str | None:
 
 def requested_backend() -> str:
     """The backend asked for: :func:`use_backend` if active, else ``$PRELU_BACKEND``, else auto."""
-    forced = _forced.get()
+    forced = FORCED.get()
     if forced is not None:
         return forced
     value = _environment_value()
@@ -124,11 +125,11 @@ def use_backend(name: Backend) -> Iterator[None]:
     ...     prelu.backend_for(torch.ones(3))
     'native'
     """
-    token = _forced.set(_check_name(name))
+    token = FORCED.set(_check_name(name))
     try:
         yield
     finally:
-        _forced.reset(token)
+        FORCED.reset(token)
 
 
 def fused_refusal(input: torch.Tensor, walk: MemoryWalk | None) -> str:

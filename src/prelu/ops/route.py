@@ -1,7 +1,7 @@
 """The one decision per call: the fused eager fast path, or the aten path.
 
-Owns :func:`plain_eager` and the entry points :func:`prelu` / :func:`leaky_relu` that
-:mod:`prelu.ops.functional` calls after its checks; imports :mod:`prelu.ops.backend`,
+Owns :func:`plain_eager`, the C++ fast path :func:`fast_prelu` that :mod:`prelu.ops.functional`
+tries first, and the entry points :func:`prelu` / :func:`leaky_relu` it calls after its checks; imports :mod:`prelu.ops.backend`,
 :mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`, :mod:`prelu.ops.layout` and
 :mod:`prelu.ops.kernels.extension`.
 
@@ -17,6 +17,11 @@ A call takes the **fused path** only when both hold:
    graph node and backward all in C++ (``kernels/csrc/prelu_autograd.cpp``). On CUDA (Triton),
    and for Leaky ReLU when ``fused`` is forced, it is a lean ``autograd.Function``
    (:mod:`prelu.ops.autograd`).
+
+The common fused CPU call (one shared slope or one per channel, the default backend) does not
+even reach those checks: :func:`fast_prelu` hands it to ``prelu_cpu.try_prelu``
+(``kernels/csrc/prelu_python.cpp``), which checks the same conditions in C++ and calls the op, or
+returns None and leaves the call to the Python path.
 
 Everything else takes the **aten path** (:mod:`prelu.ops.aten_path`): torch's own C++ ops and
 autograd, which every tracer and transform understands.
@@ -71,6 +76,27 @@ def view_shape(input: Tensor, weight: Tensor, channel_dim: int, eager: bool) -> 
 
 
 _cpu_ops: list[Callable[..., Tensor]] = []  # [prelu, prelu_]: the C++ autograd ops, once loaded
+_entry: list[Callable[[Tensor, Tensor, int, bool], Tensor | None]] = []  # [try_prelu], once loaded
+
+
+def fast_prelu(input: Tensor, weight: Tensor, channel_dim: int, inplace: bool) -> Tensor | None:
+    """The whole call in C++ (``prelu_cpu.try_prelu``, ``kernels/csrc/prelu_python.cpp``) when it
+    is the common one: plain eager, CPU float32/float64 tensors of one dtype, the default backend,
+    one shared slope or one per channel, and for in place a contiguous input that is neither a
+    leaf nor a view autograd records. Else None, having done nothing: :func:`prelu` decides, and
+    raises for bad input. Python checks here only what C++ cannot see; the rest is checked there,
+    by the rules of :func:`plain_eager`, :func:`prelu.ops.layout.slope_view_shape` and
+    :func:`prelu.ops.backend.requested_backend`. Available once the extension has loaded (the
+    first fused call loads it)."""
+    if (
+        torch.compiler.is_compiling()  # first: under dynamo, nothing after it is traced
+        or not _entry
+        or forward_ad._current_level >= 0
+        or backend.FORCED.get() is not None
+        or (inplace is True and _compiled_autograd_enabled())
+    ):
+        return None
+    return _entry[0](input, weight, channel_dim, inplace)
 
 
 def _cpu_op(inplace: bool) -> Callable[..., Tensor]:
@@ -79,6 +105,7 @@ def _cpu_op(inplace: bool) -> Callable[..., Tensor]:
     if not _cpu_ops:
         ops = extension.load()
         _cpu_ops.extend((ops.prelu.default._op, ops.prelu_.default._op))
+        _entry.append(extension.entry())
     return _cpu_ops[inplace]
 
 

@@ -7,10 +7,13 @@ possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja an
   in a folder named after the torch version and a hash of the sources, the header, the flags
   and the Python version, so a new torch or an edited source builds afresh and never loads a
   stale library.
-- **Cold**: ``torch.utils.cpp_extension.load`` compiles two translation units in parallel (20-40 s
-  on 2 cores; a message on stderr says so), holding its file lock, so parallel test workers
-  build once.
-- **Warm**: the library is loaded directly with ``torch.ops.load_library`` (no ninja run).
+- **Cold**: ``torch.utils.cpp_extension.load`` compiles three translation units, two at a time
+  (30-50 s on 2 cores; a message on stderr says so), holding its file lock, so parallel test
+  workers build once.
+- **Warm**: the library is imported directly from the cache folder (no ninja run).
+- **What loads**: one library that is both the Python module ``prelu_cpu`` (its ``try_prelu``,
+  :func:`entry`, is prelu.prelu's fast path) and, through its static initialisers, the
+  ``torch.ops.prelu_cpu`` ops (:func:`load`).
 - **Flags**: ``-O3``, and ``-mavx2 -mfma`` with ``CPU_CAPABILITY_AVX2`` (the flags of torch's own
   AVX2 kernels, so ``at::vec::Vectorized`` is 256 bits wide) only where torch reports an AVX2 or
   AVX512 CPU; elsewhere the portable ``DEFAULT`` capability. ``-fopenmp`` makes ``at::parallel_for``
@@ -24,28 +27,31 @@ possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja an
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import sys
 import threading
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
 
 NAME = "prelu_cpu"
 SOURCE_DIR = Path(__file__).with_name("csrc")
-# prelu_cpu.cpp: the kernels; prelu_autograd.cpp: the autograd ops around them (two units, so
-# ninja compiles them in parallel); kernels.h: what the second calls in the first.
-SOURCES = (SOURCE_DIR / "prelu_cpu.cpp", SOURCE_DIR / "prelu_autograd.cpp")
+# prelu_cpu.cpp: the kernels; prelu_autograd.cpp: the autograd ops around them; prelu_python.cpp:
+# the Python entry that calls those ops (three units, so ninja compiles them in parallel);
+# kernels.h: what the second calls in the first.
+SOURCES = (SOURCE_DIR / "prelu_cpu.cpp", SOURCE_DIR / "prelu_autograd.cpp", SOURCE_DIR / "prelu_python.cpp")
 HEADERS = (SOURCE_DIR / "kernels.h",)
 DISABLE_VARIABLE = "PRELU_NO_EXTENSION"
 DIR_VARIABLE = "PRELU_EXTENSION_DIR"
 FALLBACK = "torch's aten kernels (_prelu_kernel, leaky_relu) run instead, on torch's own thread pool"
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {}  # "ops": the loaded namespace or None; "why": why not
+_state: dict[str, Any] = {}  # "ops": the loaded namespace or None; "module": the Python module; "why": why not
 
 
 def compile_flags() -> list[str]:
@@ -87,7 +93,7 @@ def _ninja_on_path() -> str | None:
     return str(ninja.BIN_DIR)
 
 
-def _build(directory: Path) -> None:
+def _build(directory: Path) -> ModuleType:
     from torch.utils import cpp_extension
 
     problem = _compiler_problem()
@@ -104,34 +110,45 @@ def _build(directory: Path) -> None:
     if extra_path:
         os.environ["PATH"] = extra_path + os.pathsep + old_path
     try:
-        cpp_extension.load(
+        module: ModuleType = cpp_extension.load(
             name=NAME,
             sources=[str(path) for path in SOURCES],
             extra_cflags=compile_flags(),
             extra_ldflags=["-fopenmp"],
             build_directory=str(directory),
-            is_python_module=False,
+            is_python_module=True,
             verbose=False,
         )
     finally:
         if extra_path:
             os.environ["PATH"] = old_path
     print("prelu: C++ CPU kernels built.", file=sys.stderr, flush=True)
+    return module
+
+
+def _import(library: Path) -> ModuleType:
+    """The built library as the Python module ``prelu_cpu``; importing it registers the ops."""
+    spec = importlib.util.spec_from_file_location(NAME, library)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {library}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _load() -> Any:
     if os.environ.get(DISABLE_VARIABLE, "").strip() not in ("", "0"):
         _state["why"] = f"${DISABLE_VARIABLE} is set"
         return None
-    if hasattr(torch.ops, NAME) and hasattr(getattr(torch.ops, NAME), "prelu_"):
-        return getattr(torch.ops, NAME)  # loaded already (by another copy of this module)
+    module = sys.modules.get(NAME)
+    if module is not None and hasattr(module, "try_prelu") and hasattr(getattr(torch.ops, NAME), "prelu_"):
+        _state["module"] = module  # loaded already (by another copy of this module)
+        return getattr(torch.ops, NAME)
     directory = build_dir()
     library = directory / f"{NAME}.so"
     try:
-        if not library.exists() or (directory / "lock").exists():  # not built, or another process building
-            _build(directory)
-        else:
-            torch.ops.load_library(str(library))  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+        building = not library.exists() or (directory / "lock").exists()  # not built, or another process building
+        module = _build(directory) if building else _import(library)
     except Exception as error:  # any build or load failure: fall back, say why once
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         _state["why"] = reason
@@ -142,6 +159,8 @@ def _load() -> Any:
             stacklevel=4,
         )
         return None
+    sys.modules[NAME] = module
+    _state["module"] = module
     return getattr(torch.ops, NAME)
 
 
@@ -155,6 +174,11 @@ def load() -> Any:
             if "ops" not in _state:
                 _state["ops"] = _load()
     return _state["ops"]
+
+
+def entry() -> Any:
+    """``prelu_cpu.try_prelu`` (see ``csrc/prelu_python.cpp``), or None when :func:`load` gave None."""
+    return None if load() is None else _state["module"].try_prelu
 
 
 def unavailable_reason() -> str:
