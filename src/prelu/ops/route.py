@@ -1,9 +1,9 @@
 """The one decision per call: the fused eager fast path, or the aten path.
 
 Owns :func:`plain_eager`, the C++ fast path :func:`fast_prelu` that :mod:`prelu.ops.functional`
-tries first, and the entry points :func:`prelu` / :func:`leaky_relu` it calls after its checks; imports :mod:`prelu.ops.backend`,
-:mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`, :mod:`prelu.ops.layout` and
-:mod:`prelu.ops.kernels.extension`.
+tries first, and the entry points :func:`prelu` / :func:`leaky_relu` it calls after its checks;
+imports :mod:`prelu.ops.backend`, :mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`,
+:mod:`prelu.ops.layout` and :mod:`prelu.ops.kernels.extension`.
 
 A call takes the **fused path** only when both hold:
 
