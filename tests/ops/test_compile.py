@@ -81,7 +81,7 @@ def test_eager_routes_cpu_prelu_to_the_cpp_op_and_leaky_relu_to_aten():
             assert prelu.prelu(x, weight).grad_fn.name() == "prelu_cpu::PReLUBackward"
             assert type(prelu.leaky_relu(x, 0.1).grad_fn).__name__ == "LeakyReluBackward0"
         in_place = prelu.prelu(small * 1, weight, inplace=True)
-        assert in_place.grad_fn.name() == "torch::autograd::CppNode<prelu_cpu::PReLUInplaceFunction>"
+        assert in_place.grad_fn.name() == "prelu_cpu::PReLUInplaceBackward"
     with prelu.use_backend("fused"):
         assert type(prelu.leaky_relu(small, 0.1).grad_fn).__name__ == "_EagerLeakyReLUBackward"
     with prelu.use_backend("native"):
@@ -154,8 +154,9 @@ def test_inductor_gets_the_same_graphs_as_for_torch_prelu(family):
 
 
 def test_compiled_autograd_traces_the_fused_paths_backward():
-    """Eager forward on the fused kernels, backward traced by compiled autograd: the lean
-    Functions' backward then builds the gradient from differentiable torch ops."""
+    """Eager forward on the fused kernels, backward traced by compiled autograd: the C++ ops'
+    nodes (in place included) and the lean Functions' backward then build the gradient from
+    differentiable torch ops."""
     from torch._dynamo import compiled_autograd
 
     torch.manual_seed(0)
@@ -166,6 +167,7 @@ def test_compiled_autograd_traces_the_fused_paths_backward():
         out = prelu.prelu(x * 1, weight)
         assert out.grad_fn.name() == "prelu_cpu::PReLUBackward"
         in_place = prelu.prelu(x * 1, weight, inplace=True)
+        assert in_place.grad_fn.name() == "prelu_cpu::PReLUInplaceBackward"
         return (out**2).sum() + (in_place**2).sum() + (prelu.leaky_relu(x, 0.1) ** 2).sum()
 
     expected = torch.autograd.grad(loss(), (x, weight))

@@ -461,3 +461,25 @@ def test_in_place_on_other_views_still_writes_the_view(view):
         torch.testing.assert_close(untouched, before[[0, 4, 5]])
     grads = torch.autograd.grad(out.sum(), weight)
     torch.testing.assert_close(grads[0], torch.autograd.grad(F.prelu(expected_view, weight).sum(), weight)[0])
+
+
+@pytest.mark.parametrize("case", ["output of split", "view made under no_grad"])
+def test_views_torch_refuses_to_write_are_refused_with_its_error_and_left_unchanged(case):
+    """In place on a view autograd cannot rebase: the same refusal torch's own in-place ops give,
+    raised before anything is written."""
+
+    def view():
+        x = torch.randn(4, 6, requires_grad=True) * 1
+        if case == "output of split":
+            return x.split(3, dim=1)[0]
+        with torch.no_grad():
+            return x[:, :3]
+
+    with pytest.raises(RuntimeError) as theirs:
+        torch.relu_(view())
+    target = view()
+    before = target.detach().clone()
+    with pytest.raises(RuntimeError) as ours:
+        prelu.prelu(target, torch.full((3,), 0.5), inplace=True)
+    assert str(ours.value).split(".")[0] == str(theirs.value).split(".")[0]
+    assert torch.equal(target.detach(), before)

@@ -36,7 +36,6 @@ True
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 
 import torch
@@ -93,7 +92,6 @@ def fast_prelu(input: Tensor, weight: Tensor, channel_dim: int, inplace: bool) -
         or not _entry
         or forward_ad._current_level >= 0
         or backend.FORCED.get() is not None
-        or (inplace is True and _compiled_autograd_enabled())
     ):
         return None
     return _entry[0](input, weight, channel_dim, inplace)
@@ -129,17 +127,9 @@ def _whole_base(input: Tensor, view_shape: tuple[int, ...]) -> tuple[Tensor | No
     return base, base_slope_view(tuple(input.shape), tuple(base.shape), view_shape)
 
 
-def _compiled_autograd_enabled() -> bool:
-    """True inside ``compiled_autograd._enable``: compiled autograd cannot take a C++ node that
-    marked its input dirty (it asserts), so an in-place call then takes the aten path. Read
-    without importing dynamo (about a second), which nobody using it has failed to import."""
-    module = sys.modules.get("torch._dynamo.compiled_autograd")
-    return module is not None and bool(getattr(module, "compiled_autograd_enabled", False))
-
-
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool, eager: bool) -> Tensor:
     """PReLU through the fused path or the aten path; ``eager`` is :func:`plain_eager`'s answer."""
-    if eager and backend.cpu_autograd_op(input, weight, view_shape) and not (inplace and _compiled_autograd_enabled()):
+    if eager and backend.cpu_autograd_op(input, weight, view_shape):
         if weight.dtype is not input.dtype:  # float32 slopes, float64 input: compute in float64
             weight = weight.to(input.dtype)
         if inplace and input.requires_grad and input._is_view() and torch.is_grad_enabled():

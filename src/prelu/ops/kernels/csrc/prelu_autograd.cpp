@@ -1,9 +1,10 @@
 // PReLU as torch C++ autograd ops: torch.ops.prelu_cpu.prelu and prelu_ (in place).
 //
-// The plain-eager CPU route of prelu.prelu (see prelu/ops/route.py): one call from Python reaches
-// the dispatcher, and forward, autograd node and backward all run here, in C++, with the fused
-// kernels of prelu_cpu.cpp. Python only checks the arguments and puts the weight's canonical view
-// shape (one dim per input dim, each 1 or the input's size) next to it.
+// The plain-eager CPU route of prelu.prelu (see prelu/ops/route.py): one call reaches the
+// dispatcher (from prelu_python.cpp's entry, or from Python), and forward, autograd node and
+// backward all run here, in C++, with the fused kernels of prelu_cpu.cpp. The caller has checked
+// the arguments and passes the weight's canonical view shape (one dim per input dim, each 1 or
+// the input's size). The graph node is PReLUBackward, recorded as torch records its own ops'.
 //
 // Per call this file plans how to walk the input's memory (the same rule as
 // prelu/ops/layout.py:_plan_memory_walk: rows when the run that shares one slope is >= 32 elements,
@@ -19,14 +20,15 @@
 // Backward runs the fused kernel when nothing records it. When it must itself be differentiable
 // (create_graph=True), or it is batched (is_grads_batched) or traced (a tensor subclass, a
 // dispatch mode, compiled autograd, a functorch transform), it is built from differentiable aten
-// ops. In place, the op overwrites the input, marks it dirty and saves only the output: backward
+// ops. In place, the op overwrites the input, rebases its history and saves only the output: backward
 // recovers x = y / a where y <= 0, so every slope must be finite and > 0 (checked before writing).
 
 #include <ATen/ATen.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/core/impl/TorchDispatchModeTLS.h>
-#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/dynamo/compiled_autograd.h>
 #include <torch/library.h>
 
 #include <cmath>
@@ -39,7 +41,6 @@
 
 namespace {
 
-using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 constexpr int64_t kMinRowLength = 32;  // prelu/ops/layout.py: MIN_ROW_LENGTH
@@ -305,20 +306,27 @@ variable_list gradients(const at::Tensor& source, const at::Tensor& weight, at::
 
 namespace prelu_cpu {
 
-// The out-of-place op's graph node, written as torch writes its own (PreluKernelBackward0): saved
-// variables, next edges and set_history, where a torch::autograd::Function would add a context
-// with a map of saved values, per-input and per-output metadata and its own output wrapping.
-// Measured in a training step of the lab's MLP, those cost ~8 us a call from cold caches.
+// Both ops' graph node, written as torch writes its own (PreluKernelBackward0, LeakyReluBackward1):
+// saved variables, next edges, set_history or rebase_history, where a torch::autograd::Function
+// would add a context with a map of saved values, per-input and per-output metadata and its own
+// output wrapping and backward dispatch. Measured in a training step of the lab's MLP, those cost
+// ~8 us a call in forward and ~5 us in backward, from cold caches. Saved: (x, weight), or in place
+// the output y (saved as an output: it is the node's own input) and the weight.
 struct PReLUBackward : public torch::autograd::TraceableFunction {
-  torch::autograd::SavedVariable input_;
+  explicit PReLUBackward(bool from_output) : from_output_(from_output) {}
+
+  torch::autograd::SavedVariable source_;
   torch::autograd::SavedVariable weight_;
   std::vector<int64_t> view_;
+  const bool from_output_;
 
-  std::string name() const override { return "prelu_cpu::PReLUBackward"; }
+  std::string name() const override {
+    return from_output_ ? "prelu_cpu::PReLUInplaceBackward" : "prelu_cpu::PReLUBackward";
+  }
 
   void release_variables() override {
     std::lock_guard<std::mutex> lock(mutex_);
-    input_.reset_data();
+    source_.reset_data();
     weight_.reset_data();
   }
 
@@ -326,10 +334,13 @@ struct PReLUBackward : public torch::autograd::TraceableFunction {
   // it becomes grad_input (only_holder).
   variable_list apply(variable_list&& grads) override {
     std::lock_guard<std::mutex> lock(mutex_);
+    TORCH_CHECK(!(from_output_ && at::GradMode::is_enabled()),
+                "double backward through an in-place PReLU is not supported: its input was overwritten, and the "
+                "second derivative would need it; call it with inplace=False");
     at::Tensor grad = std::move(grads[0]);
     if (!grad.defined()) return {at::Tensor(), at::Tensor()};  // a zero gradient: none flows on
     const bool reusable = only_holder(grad);
-    return gradients(input_.unpack(), weight_.unpack(), view_, std::move(grad), reusable, /*from_output=*/false,
+    return gradients(source_.unpack(getptr()), weight_.unpack(), view_, std::move(grad), reusable, from_output_,
                      task_should_compute_output(0), task_should_compute_output(1));
   }
 
@@ -337,29 +348,32 @@ struct PReLUBackward : public torch::autograd::TraceableFunction {
   // proxies, it binds the functional form below and records a call of it; tracing that call, it
   // sees traced tensors, so the differentiable aten branch of gradients() is what it records.
   void compiled_args(torch::dynamo::autograd::CompiledNodeArgs& args) const override {
-    args.collect(input_, false);
+    args.collect(source_, from_output_);
     args.collect(weight_, false);
     args.collect(view_);
+    args.collect(from_output_);
   }
 
   static variable_list apply_functional(const variable_list& grads, const std::vector<at::IValue>& packed) {
     torch::dynamo::autograd::PackedArgs args(packed);
-    const auto input = args.unpack<at::Tensor>();
+    const auto source = args.unpack<at::Tensor>();
     const auto weight = args.unpack<at::Tensor>();
     const auto view = args.unpack<std::vector<int64_t>>();
+    const auto from_output = args.unpack<bool>();
     const auto needs = args.unpack<std::vector<bool>>();
     if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
-    return gradients(input, weight, view, grads[0], /*reusable=*/false, /*from_output=*/false, needs[0], needs[1]);
+    return gradients(source, weight, view, grads[0], /*reusable=*/false, from_output, needs[0], needs[1]);
   }
 
   variable_list apply_with_saved(const variable_list& grads,
                                  torch::dynamo::autograd::SwapSavedVariables& saved) override {
-    saved.before(input_);
+    saved.before(source_);
     saved.before(weight_);
     torch::dynamo::autograd::PackedArgs packed;
-    packed.pack(input_.unpack());
+    packed.pack(source_.unpack(getptr()));
     packed.pack(weight_.unpack());
     packed.pack(view_);
+    packed.pack(from_output_);
     packed.pack(std::vector<bool>{task_should_compute_output(0), task_should_compute_output(1)});
     const std::vector<at::IValue> args = std::move(packed).vec();
     std::vector<at::TypePtr> schema;
@@ -367,40 +381,13 @@ struct PReLUBackward : public torch::autograd::TraceableFunction {
     const auto& compiler = torch::dynamo::autograd::getPyCompilerInterface();
     const std::string function = compiler->bind_function(saved.get_py_compiler(), name(), apply_functional, schema,
                                                          /*is_custom_function=*/true, /*is_traceable=*/true);
-    const auto metadata = torch::dynamo::autograd::IValuePacker<std::vector<std::optional<torch::autograd::InputMetadata>>>::pack(
-        torch::dynamo::autograd::get_input_metadata(next_edges()));
+    const auto metadata =
+        torch::dynamo::autograd::IValuePacker<std::vector<std::optional<torch::autograd::InputMetadata>>>::pack(
+            torch::dynamo::autograd::get_input_metadata(next_edges()));
     variable_list result =
         compiler->call_function(saved.get_py_compiler(), "apply_functional", function, grads, args, metadata);
-    saved.after(input_);
+    saved.after(source_);
     saved.after(weight_);
-    return result;
-  }
-};
-
-// Named (not anonymous): grad_fn.name() shows torch::autograd::CppNode<prelu_cpu::PReLUInplaceFunction>.
-struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunction> {
-  static at::Tensor forward(AutogradContext* ctx, at::Tensor input, const at::Tensor& weight,
-                            std::vector<int64_t> view) {
-    check_inplace_slopes(weight);
-    ::forward(input, weight, view, /*in_place=*/true);
-    ctx->mark_dirty({input});
-    ctx->save_for_backward({input, weight});
-    ctx->saved_data["view"] = view;
-    return input;
-  }
-
-  // ``grads`` by reference: CppNode holds the engine's only reference (taken by value, it would
-  // be two, and the incoming gradient could never be reused for grad_input).
-  static variable_list backward(AutogradContext* ctx, variable_list& grads) {
-    TORCH_CHECK(!at::GradMode::is_enabled(),
-                "double backward through an in-place PReLU is not supported: its input was overwritten, and the "
-                "second derivative would need it; call it with inplace=False");
-    const variable_list saved = ctx->get_saved_variables();
-    const bool reusable = only_holder(grads[0]);
-    variable_list result = gradients(saved[0], saved[1], ctx->saved_data["view"].toIntVector(), std::move(grads[0]),
-                                     reusable, /*from_output=*/true, ctx->needs_input_grad(0),
-                                     ctx->needs_input_grad(1));
-    result.emplace_back();  // view_shape: not a tensor
     return result;
   }
 };
@@ -410,7 +397,6 @@ struct PReLUInplaceFunction : public torch::autograd::Function<PReLUInplaceFunct
 namespace {
 
 using prelu_cpu::PReLUBackward;
-using prelu_cpu::PReLUInplaceFunction;
 
 void check_arguments(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view) {
   TORCH_CHECK(input.device().is_cpu() && weight.device().is_cpu(), "prelu_cpu.prelu: CPU tensors only");
@@ -437,14 +423,14 @@ bool records(const at::Tensor& input, const at::Tensor& weight) {
 at::Tensor prelu_autograd(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef view) {
   check_arguments(input, weight, view);
   if (!records(input, weight)) return forward(input, weight, view, /*in_place=*/false);
-  auto node = c10::make_intrusive<PReLUBackward>();
+  auto node = c10::make_intrusive<PReLUBackward>(/*from_output=*/false);
   node->set_next_edges(torch::autograd::collect_next_edges(input, weight));
   at::Tensor output;
   {
     const at::AutoDispatchBelowADInplaceOrView below_autograd;  // what forward runs records nothing
     output = forward(input, weight, view, /*in_place=*/false);
   }
-  node->input_ = torch::autograd::SavedVariable(input, /*is_output=*/false);
+  node->source_ = torch::autograd::SavedVariable(input, /*is_output=*/false);
   node->weight_ = torch::autograd::SavedVariable(weight, /*is_output=*/false);
   node->view_ = view.vec();
   torch::autograd::set_history(output, node);
@@ -461,7 +447,23 @@ at::Tensor prelu_inplace_autograd(const at::Tensor& input, const at::Tensor& wei
     if (!output.is_inference()) torch::autograd::impl::bump_version(output);
     return output;
   }
-  return PReLUInplaceFunction::apply(input, weight, view.vec());
+  // As torch's generated in-place ops: refuse what autograd cannot rebase (a leaf that requires
+  // grad, a view of one, a view autograd must not write through), take the input's edges, write,
+  // bump the version, move the input's history onto the new node, then save it as its output.
+  check_inplace_slopes(weight);
+  torch::autograd::check_inplace(input, /*requires_grad=*/true);
+  auto node = c10::make_intrusive<PReLUBackward>(/*from_output=*/true);
+  node->set_next_edges(torch::autograd::collect_next_edges(input, weight));
+  {
+    const at::AutoDispatchBelowADInplaceOrView below_autograd;
+    forward(input, weight, view, /*in_place=*/true);
+  }
+  torch::autograd::impl::bump_version(input);
+  torch::autograd::rebase_history(input, node);
+  node->source_ = torch::autograd::SavedVariable(input, /*is_output=*/true, input.is_view());
+  node->weight_ = torch::autograd::SavedVariable(weight, /*is_output=*/false);
+  node->view_ = view.vec();
+  return input;
 }
 
 // Below autograd (inference mode, where tensors carry no autograd keys): the forward alone.

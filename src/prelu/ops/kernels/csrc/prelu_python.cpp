@@ -9,7 +9,7 @@
 // in a tight loop, because between the other layers' work they run from cold caches.
 //
 // "The common one", every point checked here (the Python side checks what only Python can see:
-// torch.compile, a forward-AD level, prelu.use_backend, compiled autograd for in place):
+// torch.compile, a forward-AD level, prelu.use_backend):
 // - input is exactly a torch.Tensor and weight a torch.Tensor or Parameter (no subclass), both
 //   strided CPU tensors of one dtype, float32 or float64;
 // - nothing traces or transforms: no __torch_dispatch__ or __torch_function__ mode, no functorch
