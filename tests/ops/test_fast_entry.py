@@ -98,7 +98,7 @@ CALLS_IT_LEAVES_TO_PYTHON = {
     "channel_dim too large for C": lambda: (torch.randn(2, 3), torch.rand(3), 2**70, False),
     "inplace not a bool": lambda: (torch.randn(2, 3), torch.rand(3), 1, 1),
     "in place on a leaf": lambda: (torch.randn(2, 3, requires_grad=True), torch.rand(3), 1, True),
-    "in place on a view autograd records": lambda: (_non_leaf(2, 3, 4)[0], torch.rand(3), 0, True),
+    "in place on a view of a leaf": lambda: (torch.randn(2, 3, 4, requires_grad=True)[0], torch.rand(3), 0, True),
     "in place on a transposed input": lambda: (torch.randn(3, 2).t(), torch.rand(2), 0, True),
     "in place on an expanded input": lambda: (torch.randn(1, 3).expand(4, 3), torch.rand(3), 1, True),
     "a weight on the meta device": lambda: (torch.randn(2, 3), torch.rand(3, device="meta"), 1, False),

@@ -419,15 +419,15 @@ def _graph_names(tensor):
 
 
 @pytest.mark.parametrize(
-    ("weight_shape", "channel_dim", "on_base"),
-    [((16,), -1, True), ((1,), 1, True), ((1, 16), -1, True), ((5, 16), -1, False)],
-    ids=["per-channel", "shared", "elementwise-last-dim", "elementwise-over-a-split-dim"],
+    ("weight_shape", "channel_dim"),
+    [((16,), -1), ((1,), 1), ((1, 16), -1), ((5, 16), -1), ((5,), 1)],
+    ids=["per-channel", "shared", "elementwise-last-dim", "elementwise-over-a-split-dim", "per-channel-on-T"],
 )
-def test_in_place_on_a_whole_reshape_view_runs_on_its_base_without_copyslices(weight_shape, channel_dim, on_base):
+def test_in_place_on_a_whole_reshape_view_runs_on_its_base_without_copyslices(weight_shape, channel_dim):
     """Linear on a 3-D input returns a view of its 2-D result: in place runs on that base, so
-    autograd adds no CopySlices (which copies the whole gradient), and every gradient is right.
-    Slopes over (5, 16) of a (2, 5, 16) view have no layout on the (10, 16) base: the view is
-    written, as before."""
+    autograd adds no CopySlices (which copies the whole gradient) and the view's history is a
+    reshape, not an as_strided rebuilt from the base; every gradient is right, whatever the slopes
+    run along."""
     torch.manual_seed(3)
     linear = torch.nn.Linear(8, 16)
     x = torch.randn(2, 5, 8, requires_grad=True)
@@ -437,7 +437,9 @@ def test_in_place_on_a_whole_reshape_view_runs_on_its_base_without_copyslices(we
     assert y._is_view()
     out = prelu.prelu(y, weight, channel_dim=channel_dim, inplace=True)
     assert out is y
-    assert any("CopySlices" in name for name in _graph_names(out)) != on_base
+    names = _graph_names(out)
+    assert out.grad_fn.name() == "ViewBackward0" and "prelu_cpu::PReLUInplaceBackward" in names, names
+    assert not any("CopySlices" in name or "AsStrided" in name for name in names), names
     got = torch.autograd.grad(out, (x, weight, linear.weight), grad)
     expected = torch.autograd.grad(
         prelu.prelu(linear(x), weight, channel_dim=channel_dim), (x, weight, linear.weight), grad
@@ -483,3 +485,26 @@ def test_views_torch_refuses_to_write_are_refused_with_its_error_and_left_unchan
         prelu.prelu(target, torch.full((3,), 0.5), inplace=True)
     assert str(ours.value).split(".")[0] == str(theirs.value).split(".")[0]
     assert torch.equal(target.detach(), before)
+
+
+@pytest.mark.parametrize("grad_layout", ["contiguous", "permuted"])
+def test_in_place_on_a_whole_reshape_view_keeps_the_base_and_other_views_right(grad_layout):
+    """After in place on a whole-base view, the base and the view are both the output: gradients
+    through either (and a gradient in another memory order) are those of out of place."""
+    torch.manual_seed(4)
+    linear = torch.nn.Linear(8, 16)
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    weight = (torch.rand(16) + 0.1).requires_grad_()
+    view_grad = torch.randn(2, 5, 16) if grad_layout == "contiguous" else torch.randn(16, 5, 2).permute(2, 1, 0)
+    base_grad = torch.randn(10, 16)
+
+    y = linear(x)
+    out = prelu.prelu(y, weight, channel_dim=-1, inplace=True)
+    loss = (out * view_grad).sum() + (out._base * base_grad).sum()
+    got = torch.autograd.grad(loss, (x, weight, linear.weight))
+
+    reference = prelu.prelu(linear(x), weight, channel_dim=-1)
+    expected_loss = (reference * view_grad).sum() + (reference.reshape(10, 16) * base_grad).sum()
+    expected = torch.autograd.grad(expected_loss, (x, weight, linear.weight))
+    for actual, wanted in zip(got, expected, strict=True):
+        torch.testing.assert_close(actual, wanted)

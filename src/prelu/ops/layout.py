@@ -94,38 +94,6 @@ def slope_view_shape(
 
 
 @functools.lru_cache(maxsize=1024)
-def base_slope_view(
-    input_shape: tuple[int, ...], base_shape: tuple[int, ...], view_shape: tuple[int, ...]
-) -> tuple[int, ...] | None:
-    """The slope view that puts the same slope on every element when the op runs on the base of
-    ``input`` instead, for an input that is a contiguous reshape of its whole contiguous base (the
-    caller checks that), or None when no canonical view of the same weight does.
-
-    It exists when the dims from the first one with its own slopes onward all have them (one slope
-    per channel on the last axis, element-wise slopes over trailing dims) and the base has
-    trailing dims of the same total size, or when one slope serves every element.
-
-    >>> base_slope_view((16, 64, 1024), (1024, 1024), (1, 1, 1024))  # Linear's 3-D output
-    (1, 1024)
-    >>> base_slope_view((16, 64, 1024), (1024, 1024), (1, 64, 1))  # slopes on T: no base view
-    """
-    varying = [d for d, size in enumerate(view_shape) if size != 1]
-    if not varying:
-        return (1,) * len(base_shape)
-    first = varying[0]
-    if any(view_shape[d] == 1 and input_shape[d] != 1 for d in range(first, len(input_shape))):
-        return None
-    inner = math.prod(input_shape[first:])
-    covered = 1
-    for k in range(len(base_shape) - 1, -1, -1):
-        covered *= base_shape[k]
-        if covered == inner:
-            return (1,) * k + tuple(base_shape[k:])
-        if covered > inner:
-            return None
-    return None
-
-
 @dataclass(frozen=True)
 class MemoryWalk:
     """How a fused kernel walks a dense tensor; see the module docstring.

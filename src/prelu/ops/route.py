@@ -44,7 +44,7 @@ from torch.autograd import forward_ad
 
 from prelu.ops import aten_path, autograd, backend
 from prelu.ops.kernels import extension
-from prelu.ops.layout import base_slope_view, slope_view_shape
+from prelu.ops.layout import slope_view_shape
 
 _PLAIN_TYPES = (Tensor, torch.nn.Parameter)
 
@@ -82,7 +82,7 @@ def fast_prelu(input: Tensor, weight: Tensor, channel_dim: int, inplace: bool) -
     """The whole call in C++ (``prelu_cpu.try_prelu``, ``kernels/csrc/prelu_python.cpp``) when it
     is the common one: plain eager, CPU float32/float64 tensors of one dtype, the default backend,
     one shared slope or one per channel, and for in place a contiguous input that is neither a
-    leaf nor a view autograd records. Else None, having done nothing: :func:`prelu` decides, and
+    leaf nor a view of one when autograd records it. Else None, having done nothing: :func:`prelu` decides, and
     raises for bad input. Python checks here only what C++ cannot see; the rest is checked there,
     by the rules of :func:`plain_eager`, :func:`prelu.ops.layout.slope_view_shape` and
     :func:`prelu.ops.backend.requested_backend`. Available once the extension has loaded (the
@@ -107,36 +107,11 @@ def _cpu_op(inplace: bool) -> Callable[..., Tensor]:
     return _cpu_ops[inplace]
 
 
-def _whole_base(input: Tensor, view_shape: tuple[int, ...]) -> tuple[Tensor | None, tuple[int, ...] | None]:
-    """``input``'s base and the slope view onto it, when ``input`` is a contiguous reshape of the
-    whole of a contiguous base (``Linear`` on a 3-D input returns one): then an in-place call runs
-    on the base. Autograd records it there, and the view's history follows as a plain view, where
-    writing into the view itself makes autograd add a ``CopySlices`` node that copies the whole
-    gradient in backward (torch's own in-place ReLU pays it: 1.02x against 0.92x out of place in
-    ``prelu bench e2e``'s FFN). Else (None, None)."""
-    base = input._base
-    if (
-        base is None
-        or type(base) is not Tensor
-        or base.dtype is not input.dtype
-        or base.numel() != input.numel()
-        or base.data_ptr() != input.data_ptr()
-        or not (base.is_contiguous() and input.is_contiguous())
-    ):
-        return None, None
-    return base, base_slope_view(tuple(input.shape), tuple(base.shape), view_shape)
-
-
 def prelu(input: Tensor, weight: Tensor, view_shape: tuple[int, ...], *, inplace: bool, eager: bool) -> Tensor:
     """PReLU through the fused path or the aten path; ``eager`` is :func:`plain_eager`'s answer."""
     if eager and backend.cpu_autograd_op(input, weight, view_shape):
         if weight.dtype is not input.dtype:  # float32 slopes, float64 input: compute in float64
             weight = weight.to(input.dtype)
-        if inplace and input.requires_grad and input._is_view() and torch.is_grad_enabled():
-            base, base_view = _whole_base(input, view_shape)
-            if base is not None and base_view is not None:
-                _cpu_op(True)(base, weight, base_view)
-                return input
         return _cpu_op(inplace)(input, weight, view_shape)
     if eager and backend.choose(input, view_shape) is not None:
         return autograd.prelu(input, weight, view_shape, inplace=inplace)

@@ -18,7 +18,7 @@
 // - the weight is one slope (numel 1, any shape), or 1-D with one slope per channel of the input
 //   on channel_dim (layout.py: slope_view_shape);
 // - in place: the input is contiguous (so it cannot overlap itself) and, when autograd records
-//   it, neither a leaf nor a view (a view of a whole base runs on its base: route.py).
+//   it, neither a leaf nor a view of one.
 
 #include <Python.h>
 
@@ -86,12 +86,13 @@ bool canonical_view(const at::Tensor& input, const at::Tensor& weight, int64_t c
   return true;
 }
 
-// In place may run here: the same refusals as functional.py's _check_inplace_target make the
-// Python path raise, and a view that autograd records goes there for the whole-base rule.
+// In place may run here unless functional.py's _check_inplace_target would refuse it: a leaf that
+// requires grad or a view of one (the Python path raises prelu's message), or an input that may
+// overlap itself (contiguous ones cannot).
 bool inplace_allowed(const at::Tensor& input) {
   if (!input.is_contiguous()) return false;
   if (!(at::GradMode::is_enabled() && input.requires_grad())) return true;
-  return !input.is_view() && !input.is_leaf();
+  return !(input.is_view() ? input._base() : input).is_leaf();
 }
 
 // Other Python threads run while the op does; taken back on return or exception.
