@@ -1,4 +1,4 @@
-"""The C++ entry of the CPU fast path (``prelu_cpu.try_prelu``, ``route.fast_prelu``): it runs the
+"""The C++ entry of the CPU fast path (``prelu_cpu.try_prelu``, ``route.fast_entry``): it runs the
 common call and gives F.prelu's values and gradients; for every other call it returns None and
 changes nothing, and its own check of "nothing traces or transforms" agrees with
 :func:`prelu.ops.route.plain_eager` in every context that function knows."""
@@ -22,8 +22,7 @@ pytestmark = pytest.mark.skipif(extension.load() is None, reason="the C++ extens
 
 def _entry():
     route._cpu_op(False)  # loads the extension, and with it the entry
-    (entry,) = route._entry
-    return entry
+    return route.fast_entry
 
 
 def _non_leaf(*shape, dtype=torch.float32):
@@ -126,13 +125,30 @@ def test_a_backend_other_than_auto_in_the_environment_is_left_to_python(monkeypa
         assert _entry()(x, weight, 1, False) is None, value
 
 
-def test_use_backend_and_forward_ad_are_checked_on_the_python_side():
+def test_use_backend_and_a_dual_level_make_it_decline():
     x, weight = torch.randn(2, 3), torch.rand(3)
-    assert route.fast_prelu(x, weight, 1, False) is not None
-    with prelu.use_backend("fused"):
-        assert route.fast_prelu(x, weight, 1, False) is None
+    assert _entry()(x, weight, 1, False) is not None
+    for backend in ("fused", "native", "auto"):
+        with prelu.use_backend(backend):
+            assert _entry()(x, weight, 1, False) is None, backend
     with fwAD.dual_level():
-        assert route.fast_prelu(x, weight, 1, False) is None
+        assert _entry()(x, weight, 1, False) is None
+    assert _entry()(x, weight, 1, False) is not None
+
+
+def test_the_module_and_the_function_go_through_the_entry(monkeypatch):
+    calls = []
+    real = _entry()
+
+    def spy(*args):
+        calls.append(args[2:])
+        return real(*args)
+
+    monkeypatch.setattr(route, "fast_entry", spy)
+    x = torch.randn(2, 3, 4)
+    module = prelu.PReLU(4, channel_dim=-1)
+    torch.testing.assert_close(module(x), prelu.prelu(x, module.weight, channel_dim=-1))
+    assert calls == [(-1, False), (-1, False)]
 
 
 class _PassThroughDispatch(TorchDispatchMode):
@@ -147,6 +163,7 @@ class _PassThroughFunction(TorchFunctionMode):
 
 CONTEXTS = {
     "plain": contextlib.nullcontext,
+    "a forward-AD dual level": fwAD.dual_level,
     "no_grad": torch.no_grad,
     "inference_mode": torch.inference_mode,
     "a dispatch mode": _PassThroughDispatch,

@@ -5,7 +5,7 @@ the fused eager path or the aten path) and :mod:`prelu.ops.autograd`. Every chec
 kernel, so a refused call changes nothing. The common case (tensors of one floating dtype on one
 device, an ``int`` channel_dim, ``inplace=False``) is recognised with a few attribute reads, and
 the full checks run only when it is not: that keeps small-tensor calls close to torch's own.
-Before any of that, :func:`prelu.ops.route.fast_prelu` tries the whole common call in C++.
+Before any of that, :data:`prelu.ops.route.fast_entry` tries the whole common call in C++.
 """
 
 from __future__ import annotations
@@ -134,9 +134,10 @@ def prelu(input: Tensor, weight: Tensor, *, channel_dim: int = 1, inplace: bool 
             whose elements overlap (or may: ``as_strided`` views torch cannot decide).
         Every check runs before anything is written.
     """
-    output = route.fast_prelu(input, weight, channel_dim, inplace)
-    if output is not None:
-        return output
+    if not torch.compiler.is_dynamo_compiling():  # first: dynamo must never reach the C call
+        output = route.fast_entry(input, weight, channel_dim, inplace)
+        if output is not None:
+            return output
     if not (
         isinstance(input, Tensor)
         and isinstance(weight, Tensor)

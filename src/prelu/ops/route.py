@@ -1,7 +1,7 @@
 """The one decision per call: the fused eager fast path, or the aten path.
 
-Owns :func:`plain_eager`, the C++ fast path :func:`fast_prelu` that :mod:`prelu.ops.functional`
-tries first, and the entry points :func:`prelu` / :func:`leaky_relu` it calls after its checks;
+Owns :func:`plain_eager`, the C++ fast path :data:`fast_entry` that :mod:`prelu.ops.functional`
+and :class:`prelu.PReLU` try first, and the entry points :func:`prelu` / :func:`leaky_relu` it calls after its checks;
 imports :mod:`prelu.ops.backend`, :mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`,
 :mod:`prelu.ops.layout` and :mod:`prelu.ops.kernels.extension`.
 
@@ -19,8 +19,8 @@ A call takes the **fused path** only when both hold:
    (:mod:`prelu.ops.autograd`).
 
 The common fused CPU call (one shared slope or one per channel, the default backend) does not
-even reach those checks: :func:`fast_prelu` hands it to ``prelu_cpu.try_prelu``
-(``kernels/csrc/prelu_python.cpp``), which checks the same conditions in C++ and calls the op, or
+even reach those checks: :data:`fast_entry` (``prelu_cpu.try_prelu``,
+``kernels/csrc/prelu_python.cpp``) checks the same conditions in C++ and calls the op, or
 returns None and leaves the call to the Python path.
 
 Everything else takes the **aten path** (:mod:`prelu.ops.aten_path`): torch's own C++ ops and
@@ -75,35 +75,39 @@ def view_shape(input: Tensor, weight: Tensor, channel_dim: int, eager: bool) -> 
 
 
 _cpu_ops: list[Callable[..., Tensor]] = []  # [prelu, prelu_]: the C++ autograd ops, once loaded
-_entry: list[Callable[[Tensor, Tensor, int, bool], Tensor | None]] = []  # [try_prelu], once loaded
 
 
-def fast_prelu(input: Tensor, weight: Tensor, channel_dim: int, inplace: bool) -> Tensor | None:
-    """The whole call in C++ (``prelu_cpu.try_prelu``, ``kernels/csrc/prelu_python.cpp``) when it
-    is the common one: plain eager, CPU float32/float64 tensors of one dtype, the default backend,
-    one shared slope or one per channel, and for in place a contiguous input that is neither a
-    leaf nor a view of one when autograd records it. Else None, having done nothing: :func:`prelu` decides, and
-    raises for bad input. Python checks here only what C++ cannot see; the rest is checked there,
-    by the rules of :func:`plain_eager`, :func:`prelu.ops.layout.slope_view_shape` and
-    :func:`prelu.ops.backend.requested_backend`. Available once the extension has loaded (the
-    first fused call loads it)."""
-    if (
-        torch.compiler.is_compiling()  # first: under dynamo, nothing after it is traced
-        or not _entry
-        or forward_ad._current_level >= 0
-        or backend.FORCED.get() is not None
-    ):
-        return None
-    return _entry[0](input, weight, channel_dim, inplace)
+def _not_loaded(input: Tensor, weight: Tensor, channel_dim: int, inplace: bool) -> Tensor | None:
+    return None
+
+
+fast_entry: Callable[[Tensor, Tensor, int, bool], Tensor | None] = _not_loaded
+"""The common call whole in C++, or None having done nothing: ``prelu_cpu.try_prelu``
+(``kernels/csrc/prelu_python.cpp``) once the extension has loaded (the first fused call loads it),
+until then a function that always says None. It checks in C++ what :func:`plain_eager`,
+:func:`prelu.ops.layout.slope_view_shape` and :func:`prelu.ops.backend.requested_backend` would:
+plain eager, CPU float32/float64 tensors of one dtype, no backend forced, one shared slope or one
+per channel, and for in place a contiguous input that is neither a leaf nor a view of one when
+autograd records it. The caller checks only what C++ cannot see, first:
+``torch.compiler.is_dynamo_compiling()`` (dynamo must never reach a C call); then a None sends the
+call down the Python path, which decides and raises for bad input.
+
+>>> import torch
+>>> from prelu.ops import functional, route
+>>> _ = functional.prelu(torch.ones(2), torch.ones(1))  # the first fused call loads the extension
+>>> route.fast_entry(torch.ones(2), torch.ones(1), 1, False), route.fast_entry(torch.ones(2), torch.ones(3), 1, False)
+(tensor([1., 1.]), None)
+"""
 
 
 def _cpu_op(inplace: bool) -> Callable[..., Tensor]:
     """``torch.ops.prelu_cpu.prelu`` (or ``prelu_``) as the bare C++ callable behind the
     overload: the ``OpOverloadPacket`` call around it costs another ~1 us of Python per call."""
     if not _cpu_ops:
+        global fast_entry
         ops = extension.load()
         _cpu_ops.extend((ops.prelu.default._op, ops.prelu_.default._op))
-        _entry.append(extension.entry())
+        fast_entry = extension.entry(backend.FORCED) or _not_loaded
     return _cpu_ops[inplace]
 
 

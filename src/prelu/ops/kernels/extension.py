@@ -26,6 +26,7 @@ possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja an
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import importlib.util
 import os
@@ -176,9 +177,15 @@ def load() -> Any:
     return _state["ops"]
 
 
-def entry() -> Any:
-    """``prelu_cpu.try_prelu`` (see ``csrc/prelu_python.cpp``), or None when :func:`load` gave None."""
-    return None if load() is None else _state["module"].try_prelu
+def entry(forced_backend: contextvars.ContextVar[str | None]) -> Any:
+    """``prelu_cpu.try_prelu`` (see ``csrc/prelu_python.cpp``), told which ContextVar holds the
+    backend ``prelu.use_backend`` forces (it declines while that is not None); None when
+    :func:`load` gave None."""
+    if load() is None:
+        return None
+    module = _state["module"]
+    module.bind_backend_variable(forced_backend)
+    return module.try_prelu
 
 
 def unavailable_reason() -> str:

@@ -1,6 +1,6 @@
 // The Python entry of the CPU fast path: prelu_cpu.try_prelu(input, weight, channel_dim, inplace).
 //
-// prelu.prelu calls it first (prelu/ops/route.py: fast_prelu). When the call is the common one it
+// prelu.prelu and prelu.PReLU call it first (prelu/ops/route.py: fast_entry). When the call is the common one it
 // runs torch.ops.prelu_cpu.prelu (or prelu_) through the dispatcher and returns the output; for
 // anything else it returns None, having changed nothing, and prelu.prelu's Python path decides
 // (and raises, with its messages: this file raises nothing of its own). One C call instead of the
@@ -8,13 +8,15 @@
 // (3 x Linear 128, batch 64), those cost ~19 us per activation, against ~1 us for their work alone
 // in a tight loop, because between the other layers' work they run from cold caches.
 //
-// "The common one", every point checked here (the Python side checks what only Python can see:
-// torch.compile, a forward-AD level, prelu.use_backend):
+// "The common one", every point checked here (the caller checks only what C++ cannot see:
+// that dynamo is not tracing it):
 // - input is exactly a torch.Tensor and weight a torch.Tensor or Parameter (no subclass), both
 //   strided CPU tensors of one dtype, float32 or float64;
 // - nothing traces or transforms: no __torch_dispatch__ or __torch_function__ mode, no functorch
-//   transform, no jit trace, and neither tensor carries a tracing key (route.py: plain_eager);
-// - $PRELU_BACKEND is unset, empty or "auto";
+//   transform, no jit trace, no forward-AD dual level, and neither tensor carries a tracing key
+//   (route.py: plain_eager);
+// - no backend is forced: prelu.use_backend's ContextVar (bound once, bind_backend_variable) is
+//   None here, and $PRELU_BACKEND is unset, empty or "auto";
 // - the weight is one slope (numel 1, any shape), or 1-D with one slope per channel of the input
 //   on channel_dim (layout.py: slope_view_shape);
 // - in place: the input is contiguous (so it cannot overlap itself) and, when autograd records
@@ -29,6 +31,7 @@
 #include <c10/core/impl/TorchDispatchModeTLS.h>
 #include <c10/util/SmallVector.h>
 #include <torch/csrc/Exceptions.h>
+#include <torch/csrc/autograd/forward_grad.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
@@ -49,7 +52,31 @@ bool plain_eager(const at::Tensor& input, const at::Tensor& weight) {
   return c10::impl::TorchDispatchModeTLS::stack_len() == 0 && !at::impl::torch_function_mode_enabled() &&
          !included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) &&
          !included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode) && !torch::jit::tracer::isTracing() &&
-         !input.key_set().has_any(traced) && !weight.key_set().has_any(traced);
+         // a dual level is open (torch allows one, index 0): any tensor may carry a tangent
+         torch::autograd::ForwardADLevel::try_get_by_idx(0) == nullptr && !input.key_set().has_any(traced) &&
+         !weight.key_set().has_any(traced);
+}
+
+PyObject* forced_backend = nullptr;  // prelu.ops.backend.FORCED, a ContextVar (a new reference)
+
+// prelu.use_backend forces nothing in this context. Unbound (never, once loaded): not the common call.
+bool no_forced_backend() {
+  if (forced_backend == nullptr) return false;
+  PyObject* value = nullptr;
+  if (PyContextVar_Get(forced_backend, nullptr, &value) != 0) throw python_error();
+  const bool none = value == Py_None;
+  Py_XDECREF(value);
+  return none;
+}
+
+PyObject* bind_backend_variable(PyObject* /*module*/, PyObject* variable) {
+  if (!PyContextVar_CheckExact(variable)) {
+    PyErr_SetString(PyExc_TypeError, "bind_backend_variable needs a contextvars.ContextVar");
+    return nullptr;
+  }
+  Py_INCREF(variable);
+  Py_XSETREF(forced_backend, variable);
+  Py_RETURN_NONE;
 }
 
 // $PRELU_BACKEND asks for nothing but the default (prelu/ops/backend.py: requested_backend).
@@ -118,7 +145,8 @@ PyObject* try_prelu(PyObject* /*module*/, PyObject* const* args, Py_ssize_t coun
   const at::Tensor& weight = THPVariable_Unpack(args[1]);
   c10::SmallVector<int64_t, 8> view;
   if (!cpu_floating(input) || weight.scalar_type() != input.scalar_type() || !cpu_floating(weight) ||
-      !plain_eager(input, weight) || !backend_is_auto() || !canonical_view(input, weight, channel_dim, view) ||
+      !plain_eager(input, weight) || !no_forced_backend() || !backend_is_auto() ||
+      !canonical_view(input, weight, channel_dim, view) ||
       (inplace && !inplace_allowed(input))) {
     Py_RETURN_NONE;
   }
@@ -137,6 +165,9 @@ PyMethodDef methods[] = {
     {"try_prelu", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(try_prelu)), METH_FASTCALL,
      "try_prelu(input, weight, channel_dim, inplace): the output of prelu.prelu's CPU fast path, or None "
      "when the call is not the common one (then nothing was done)."},
+    {"bind_backend_variable", bind_backend_variable, METH_O,
+     "bind_backend_variable(variable): the ContextVar prelu.use_backend sets; try_prelu declines while it "
+     "is not None."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module_definition = {PyModuleDef_HEAD_INIT, "prelu_cpu",
