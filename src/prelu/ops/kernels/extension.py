@@ -8,7 +8,7 @@ possible; imports only torch (``torch.utils.cpp_extension``, which runs ninja an
   and the Python version, so a new torch or an edited source builds afresh and never loads a
   stale library.
 - **Cold**: ``torch.utils.cpp_extension.load`` compiles three translation units, two at a time
-  (30-50 s on 2 cores; a message on stderr says so), holding its file lock, so parallel test
+  (20-40 s on 2 cores; a message on stderr says so), holding its file lock, so parallel test
   workers build once.
 - **Warm**: the library is imported directly from the cache folder (no ninja run).
 - **What loads**: one library that is both the Python module ``prelu_cpu`` (its ``try_prelu``,
