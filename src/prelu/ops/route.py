@@ -1,9 +1,10 @@
 """The one decision per call: the fused eager fast path, or the aten path.
 
-Owns :func:`plain_eager`, the C++ fast path :data:`fast_entry` that :mod:`prelu.ops.functional`
-and :class:`prelu.PReLU` try first, and the entry points :func:`prelu` / :func:`leaky_relu` it calls after its checks;
-imports :mod:`prelu.ops.backend`, :mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`,
-:mod:`prelu.ops.layout` and :mod:`prelu.ops.kernels.extension`.
+Owns :func:`plain_eager`, the C++ fast path :data:`fast_entry` (which :mod:`prelu.ops.functional`
+and :class:`prelu.PReLU` try first), and the entry points :func:`prelu` / :func:`leaky_relu` that
+:mod:`prelu.ops.functional` calls after its checks; imports :mod:`prelu.ops.backend`,
+:mod:`prelu.ops.autograd`, :mod:`prelu.ops.aten_path`, :mod:`prelu.ops.layout` and
+:mod:`prelu.ops.kernels.extension`.
 
 A call takes the **fused path** only when both hold:
 

@@ -43,7 +43,7 @@ namespace {
 
 using Signature = at::Tensor(const at::Tensor&, const at::Tensor&, c10::IntArrayRef);
 
-// Nothing records, traces or transforms this call (route.py: plain_eager, less what Python checks).
+// Nothing records, traces or transforms this call (route.py: plain_eager, but for dynamo: the caller checks that).
 bool plain_eager(const at::Tensor& input, const at::Tensor& weight) {
   static const c10::DispatchKeySet traced({c10::DispatchKey::Python, c10::DispatchKey::PythonTLSSnapshot,
                                            c10::DispatchKey::Batched, c10::DispatchKey::FuncTorchBatched,
