@@ -195,3 +195,25 @@ def test_under_transforms_and_tracing_the_entry_declines():
         warnings.simplefilter("ignore")  # the tracer's warnings about Python values
         torch.jit.trace(probe, (x,), check_trace=False)
     assert seen == [(False, False)] * 3
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_python_callbacks_inside_the_op_run_with_the_gil_released_around_it(inplace):
+    """The entry releases the GIL while the op runs; saved-tensor hooks and anomaly mode call back
+    into Python from inside it (taking the GIL themselves): both work, and the gradients are right."""
+    torch.manual_seed(5)
+    x = torch.randn(4, 3, 5, requires_grad=True)
+    weight = torch.tensor([0.2, 0.5, 1.5], requires_grad=True)
+    packed = []
+
+    def pack(tensor):
+        packed.append(tuple(tensor.shape))
+        return tensor.clone()
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), torch.autograd.detect_anomaly():
+        out = prelu.prelu(x * 1, weight, inplace=inplace)
+        got = torch.autograd.grad(out.sum(), (x, weight))
+    assert sorted(packed) == [(3,), (4, 3, 5)]
+    expected = torch.autograd.grad(F.prelu(x, weight).sum(), (x, weight))
+    for actual, wanted in zip(got, expected, strict=True):
+        torch.testing.assert_close(actual, wanted)
