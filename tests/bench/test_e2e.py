@@ -26,6 +26,22 @@ def test_every_family_trains_its_activation(family):
     assert (e2e.build(family, "nn_prelu") is None) == (family == "ffn")
 
 
+@pytest.mark.parametrize("family", e2e.FAMILIES)
+def test_the_frozen_variant_computes_prelus_function_without_learning_slopes(family):
+    """prelu_frozen is the same model as prelu (same seed, slopes 0.25) whose slopes are buffers:
+    same outputs, and a step leaves them as they were."""
+    model, x, target, kind = e2e.build(family, "prelu_frozen")
+    reference, _, _, _ = e2e.build(family, "prelu")
+    frozen = [m for m in model.modules() if isinstance(m, prelu.FrozenPReLU)]
+    assert frozen and not any(isinstance(m, prelu.PReLU) for m in model.modules())
+    assert all(not any(p is m.weight for p in model.parameters()) for m in frozen)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+    before = [m.weight.clone() for m in frozen]
+    e2e.training_step(model, x, target, kind)()
+    assert all(torch.equal(b, m.weight) for b, m in zip(before, frozen, strict=True))
+
+
 def test_channels_last_family_runs_in_channels_last():
     model, x, _, _ = e2e.build("cnn_cl", "prelu")
     assert x.is_contiguous(memory_format=torch.channels_last)

@@ -19,7 +19,11 @@ Families (one SGD step each: zero_grad, forward, loss, backward, update):
 
 Activations: ``relu`` (``nn.ReLU(inplace=True)``, the reference), ``leaky_relu`` (``nn.LeakyReLU``),
 ``nn_prelu`` (``nn.PReLU(C)``; not for ``ffn``, whose channels are on the last dim),
-``prelu`` (``prelu.PReLU(C)``) and ``prelu_inplace`` (``prelu.PReLU(C, inplace=True)``).
+``prelu`` (``prelu.PReLU(C)``), ``prelu_inplace`` (``prelu.PReLU(C, inplace=True)``) and
+``prelu_frozen`` (``prelu.FrozenPReLU`` with the same 0.25 slopes in a buffer: the same op with
+slopes that are not learned, so the difference to ``prelu`` is what learning them costs: a second
+output of the backward node, an ``AccumulateGrad`` per slope tensor, and more parameters for the
+optimizer).
 
 Each round runs ``steps`` steps of every activation in turn, each timed alone, so drift on a shared
 machine hits them alike; the figure is the median step, and the ratio is to ``relu``'s median.
@@ -32,7 +36,7 @@ allocator costs, which the headline includes and it hides.
 
 >>> table = run(families=["mlp128"], rounds=1, steps=1, warmup=0, after_op=False)
 >>> sorted(table["ratios"]["mlp128"])
-['leaky_relu', 'nn_prelu', 'prelu', 'prelu_inplace', 'relu']
+['leaky_relu', 'nn_prelu', 'prelu', 'prelu_frozen', 'prelu_inplace', 'relu']
 >>> table["ratios"]["mlp128"]["relu"]
 1.0
 """
@@ -54,10 +58,12 @@ from prelu._io.jsonio import write_json
 from prelu.bench import per_call
 from prelu.bench.allocator import keep_freed_memory
 from prelu.bench.timing import CLOCKS, time_in_turns
+from prelu.nn.frozen import FrozenPReLU
 from prelu.nn.modules import PReLU
 
 FAMILIES = ("cnn", "cnn_cl", "mlp1024", "mlp128", "ffn")
-ACTIVATIONS = ("relu", "leaky_relu", "nn_prelu", "prelu", "prelu_inplace")
+ACTIVATIONS = ("relu", "leaky_relu", "nn_prelu", "prelu", "prelu_inplace", "prelu_frozen")
+FROZEN_SLOPE = 0.25  # prelu_frozen's slopes: PReLU's init, so its forward computes what prelu's does
 Step = Callable[[], None]
 
 
@@ -73,6 +79,8 @@ def activation(name: str, channels: int, channel_dim: int) -> nn.Module | None:
         return PReLU(channels, channel_dim=channel_dim)
     if name == "prelu_inplace":
         return PReLU(channels, channel_dim=channel_dim, inplace=True)
+    if name == "prelu_frozen":
+        return FrozenPReLU(torch.full((channels,), FROZEN_SLOPE), channel_dim=channel_dim)
     raise ValueError(f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}")
 
 
