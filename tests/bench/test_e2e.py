@@ -72,13 +72,50 @@ def test_main_prints_ratios_to_relu_and_writes_json(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "| mlp128 |" in printed and "| ffn |" in printed and "–" in printed  # no nn.PReLU for ffn
+    assert "| mlp128 | 4 |" in printed and "| ffn | 2 |" in printed  # the learned-vector prices, with counts
     table = json.loads(out.read_text())
     assert table["ratios"]["mlp128"]["relu"] == 1.0
     for family in ("mlp128", "ffn"):
         medians = table["medians_ms"][family]
         for name, ratio in table["ratios"][family].items():
             assert ratio == pytest.approx(medians[name] / medians["relu"], abs=1e-4)  # rounded to 4 places
+    assert table["learned_vectors"] == {"mlp128": {"biases": 4, "slopes": 3}, "ffn": {"biases": 2, "slopes": 1}}
 
 
 def test_bad_counts_exit_2():
     assert e2e.main(["--rounds", "0"]) == 2
+
+
+@pytest.mark.parametrize("family", e2e.FAMILIES)
+def test_the_no_bias_reference_is_the_relu_model_without_its_linear_biases(family):
+    """relu_no_bias learns exactly the Linear biases fewer than relu, and nothing else changes shape."""
+    model, x, _, _ = e2e.build(family, e2e.NO_BIAS)
+    reference, reference_x, _, _ = e2e.build(family, "relu")
+    linears = [m for m in reference.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.bias is not None for m in linears)
+    assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Linear))
+    shapes = sorted(tuple(p.shape) for p in model.parameters())
+    biases = [tuple(m.bias.shape) for m in linears]
+    reference_shapes = [tuple(p.shape) for p in reference.parameters()]
+    for shape in biases:
+        reference_shapes.remove(shape)
+    assert shapes == sorted(reference_shapes)
+    assert x.shape == reference_x.shape
+    assert e2e.learned_vectors(family) == {
+        "biases": len(biases),
+        "slopes": sum(isinstance(m, prelu.PReLU) for m in e2e.build(family, "prelu")[0].modules()),
+    }
+
+
+def test_vector_prices_need_both_variants_of_a_pair():
+    """A price is (with - without) ÷ count, and is left out where a variant did not run."""
+    table = {
+        "medians_ms": {
+            "a": {"relu": 1.0, "relu_no_bias": 0.9, "prelu": 1.2, "prelu_frozen": 1.1},
+            "b": {"relu": 1.0, "prelu": 1.2},
+        },
+        "learned_vectors": {"a": {"biases": 2, "slopes": 4}, "b": {"biases": 2, "slopes": 4}},
+    }
+    prices = e2e.vector_prices(table)
+    assert prices["a"] == pytest.approx({"bias": 100.0 / 2, "slope": 100.0 / 4})
+    assert "b" not in prices

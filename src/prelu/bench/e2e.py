@@ -25,6 +25,13 @@ slopes that are not learned, so the difference to ``prelu`` is what learning the
 output of the backward node, an ``AccumulateGrad`` per slope tensor, and more parameters for the
 optimizer).
 
+One more variant is a reference, not an activation: ``relu_no_bias``, the ReLU model with its
+``nn.Linear`` layers built without bias. What it saves is what torch charges for learning a vector
+like a per-channel slope (a bias's gradient is also a sum over the batch, accumulated into a
+parameter that SGD updates), so the markdown sets the two prices side by side, in µs per learned
+vector per step: torch's bias, ``(relu - relu_no_bias) / biases``, and prelu's slope,
+``(prelu - prelu_frozen) / slope tensors``.
+
 Each round runs ``steps`` steps of every activation in turn, each timed alone, so drift on a shared
 machine hits them alike; the figure is the median step, and the ratio is to ``relu``'s median.
 ``clock="cpu"`` times with the process's CPU time instead of the wall clock: with one thread on a
@@ -36,7 +43,7 @@ allocator costs, which the headline includes and it hides.
 
 >>> table = run(families=["mlp128"], rounds=1, steps=1, warmup=0, after_op=False)
 >>> sorted(table["ratios"]["mlp128"])
-['leaky_relu', 'nn_prelu', 'prelu', 'prelu_frozen', 'prelu_inplace', 'relu']
+['leaky_relu', 'nn_prelu', 'prelu', 'prelu_frozen', 'prelu_inplace', 'relu', 'relu_no_bias']
 >>> table["ratios"]["mlp128"]["relu"]
 1.0
 """
@@ -63,13 +70,15 @@ from prelu.nn.modules import PReLU
 
 FAMILIES = ("cnn", "cnn_cl", "mlp1024", "mlp128", "ffn")
 ACTIVATIONS = ("relu", "leaky_relu", "nn_prelu", "prelu", "prelu_inplace", "prelu_frozen")
+NO_BIAS = "relu_no_bias"  # the reference without Linear biases: what torch charges for learned vectors
+VARIANTS = (*ACTIVATIONS, NO_BIAS)
 FROZEN_SLOPE = 0.25  # prelu_frozen's slopes: PReLU's init, so its forward computes what prelu's does
 Step = Callable[[], None]
 
 
 def activation(name: str, channels: int, channel_dim: int) -> nn.Module | None:
     """The activation module, or None where it has no per-channel form for this layout."""
-    if name == "relu":
+    if name in ("relu", NO_BIAS):
         return nn.ReLU(inplace=True)
     if name == "leaky_relu":
         return nn.LeakyReLU(0.01)
@@ -81,12 +90,13 @@ def activation(name: str, channels: int, channel_dim: int) -> nn.Module | None:
         return PReLU(channels, channel_dim=channel_dim, inplace=True)
     if name == "prelu_frozen":
         return FrozenPReLU(torch.full((channels,), FROZEN_SLOPE), channel_dim=channel_dim)
-    raise ValueError(f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}")
+    raise ValueError(f"unknown activation {name!r}; valid: {', '.join(VARIANTS)}")
 
 
 def build(family: str, act: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor, str] | None:
     """(model, input, target, loss kind) for one family and activation, or None when not applicable."""
     torch.manual_seed(seed)
+    bias = act != NO_BIAS
     layers: list[nn.Module] = []
     if family in ("cnn", "cnn_cl"):
         channels = 3
@@ -96,7 +106,7 @@ def build(family: str, act: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor
                 return None
             layers += [nn.Conv2d(channels, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), module]
             channels = 32
-        model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+        model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10, bias=bias))
         x = torch.randn(32, 3, 32, 32)
         if family == "cnn_cl":
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub omits it
@@ -109,15 +119,15 @@ def build(family: str, act: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor
             module = activation(act, width, 1)
             if module is None:
                 return None
-            layers += [nn.Linear(fan_in, width), module]
+            layers += [nn.Linear(fan_in, width, bias=bias), module]
             fan_in = width
-        model = nn.Sequential(*layers, nn.Linear(width, 10))
+        model = nn.Sequential(*layers, nn.Linear(width, 10, bias=bias))
         return model, torch.randn(batch, inputs), torch.randint(0, 10, (batch,)), "classes"
     if family == "ffn":
         module = activation(act, 1024, -1)
         if module is None:
             return None
-        model = nn.Sequential(nn.Linear(256, 1024), module, nn.Linear(1024, 256))
+        model = nn.Sequential(nn.Linear(256, 1024, bias=bias), module, nn.Linear(1024, 256, bias=bias))
         return model, torch.randn(16, 64, 256), torch.randn(16, 64, 256), "regression"
     raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
 
@@ -175,7 +185,7 @@ def after_op_table(rounds: int, per_round: int, warmup: int, clock: str = "wall"
 
 def run(
     families: Sequence[str] = FAMILIES,
-    activations: Sequence[str] = ACTIVATIONS,
+    activations: Sequence[str] = VARIANTS,
     *,
     rounds: int = 5,
     steps: int = 3,
@@ -191,12 +201,14 @@ def run(
         activations = ["relu", *activations]
     medians: dict[str, dict[str, float]] = {}
     ratios: dict[str, dict[str, float]] = {}
+    vectors: dict[str, dict[str, int]] = {}
     for family in families:
         steps_by_name: dict[str, Step] = {}
         for name in activations:
             built = build(family, name)
             if built is not None:
                 steps_by_name[name] = training_step(*built)
+        vectors[family] = learned_vectors(family)
         times = _interleave(steps_by_name, rounds, steps, warmup, clock)
         medians[family] = {name: statistics.median(values) * 1e3 for name, values in times.items()}
         reference = medians[family]["relu"]
@@ -204,6 +216,7 @@ def run(
     table: dict[str, Any] = {
         "medians_ms": medians,
         "ratios": ratios,
+        "learned_vectors": vectors,
         "threads": torch.get_num_threads(),
         "clock": clock,
         "torch": torch.__version__,
@@ -212,6 +225,36 @@ def run(
         table["after_op_ms"] = after_op_table(rounds, steps, warmup, clock)
         table["per_call"] = per_call.measure()
     return table
+
+
+def learned_vectors(family: str) -> dict[str, int]:
+    """How many Linear biases the ReLU model learns, and how many slope tensors prelu's model learns."""
+    relu_built, prelu_built = build(family, "relu"), build(family, "prelu")
+    assert relu_built is not None and prelu_built is not None  # both exist for every family
+    biases = sum(isinstance(m, nn.Linear) and m.bias is not None for m in relu_built[0].modules())
+    slopes = sum(isinstance(m, PReLU) for m in prelu_built[0].modules())
+    return {"biases": biases, "slopes": slopes}
+
+
+def vector_prices(table: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """µs per step per learned vector: torch's Linear bias and prelu's slope, where both variants ran.
+
+    >>> table = {"medians_ms": {"mlp128": {"relu": 0.60, "relu_no_bias": 0.52, "prelu": 0.63, "prelu_frozen": 0.61}},
+    ...          "learned_vectors": {"mlp128": {"biases": 4, "slopes": 3}}}
+    >>> {name: round(us, 2) for name, us in vector_prices(table)["mlp128"].items()}
+    {'bias': 20.0, 'slope': 6.67}
+    """
+    prices: dict[str, dict[str, float]] = {}
+    for family, medians in table["medians_ms"].items():
+        counts = table.get("learned_vectors", {}).get(family, {})
+        price: dict[str, float] = {}
+        if {"relu", NO_BIAS} <= medians.keys() and counts.get("biases"):
+            price["bias"] = (medians["relu"] - medians[NO_BIAS]) * 1e3 / counts["biases"]
+        if {"prelu", "prelu_frozen"} <= medians.keys() and counts.get("slopes"):
+            price["slope"] = (medians["prelu"] - medians["prelu_frozen"]) * 1e3 / counts["slopes"]
+        if price:
+            prices[family] = price
+    return prices
 
 
 def _keep_freed_ratios(argv: list[str]) -> dict[str, dict[str, float]] | None:
@@ -227,7 +270,7 @@ def _keep_freed_ratios(argv: list[str]) -> dict[str, dict[str, float]] | None:
 
 def markdown(table: dict[str, Any]) -> str:
     """The results as markdown: step ratios (with the keep-freed column if present), then after-op ms."""
-    names = [name for name in ACTIVATIONS if name != "relu"]
+    names = [name for name in VARIANTS if name != "relu"]
     secondary = table.get("keep_freed_ratios")
     header = "| family | relu ms | " + " | ".join(names) + " |"
     lines = [
@@ -249,6 +292,21 @@ def markdown(table: dict[str, Any]) -> str:
                 cell += f" ({secondary[family][name]:.3f})"
             cells.append(cell)
         lines.append(f"| {family} | {table['medians_ms'][family]['relu']:.2f} | " + " | ".join(cells) + " |")
+    prices = vector_prices(table)
+    if prices:
+        lines += [
+            "",
+            "What one learned vector costs per step, µs: torch's Linear bias, (relu − relu_no_bias) ÷ biases; "
+            "prelu's slope, (prelu − prelu_frozen) ÷ slope tensors:",
+            "",
+            "| family | biases | µs per bias | slope tensors | µs per slope |",
+            "|---|---|---|---|---|",
+        ]
+        for family, price in prices.items():
+            counts = table["learned_vectors"][family]
+            bias = f"{price['bias']:.1f}" if "bias" in price else "–"
+            slope = f"{price['slope']:.1f}" if "slope" in price else "–"
+            lines.append(f"| {family} | {counts['biases']} | {bias} | {counts['slopes']} | {slope} |")
     if "after_op_ms" in table:
         lines += ["", "Forward + backward right after a torch op (the op included), ms:", ""]
         lines.append("| after | " + " | ".join(ACTIVATIONS) + " |")
@@ -270,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
 def add_arguments(options: argparse.ArgumentParser) -> None:
     """The flags of ``prelu bench e2e``."""
     options.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
-    options.add_argument("--activations", nargs="+", choices=ACTIVATIONS, default=list(ACTIVATIONS))
+    options.add_argument("--activations", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     options.add_argument("--rounds", type=int, default=5, help="rounds of interleaved steps (default 5)")
     options.add_argument("--steps", type=int, default=3, help="timed steps per activation per round (default 3)")
     options.add_argument("--warmup", type=int, default=2, help="untimed steps per activation first (default 2)")
