@@ -119,3 +119,13 @@ def test_vector_prices_need_both_variants_of_a_pair():
     prices = e2e.vector_prices(table)
     assert prices["a"] == pytest.approx({"bias": 100.0 / 2, "slope": 100.0 / 4})
     assert "b" not in prices
+
+
+def test_steps_per_turn_keeps_the_asked_count_for_long_steps_and_adds_for_short_ones(monkeypatch):
+    """One timed call decides: a turn of the returned count lasts at least ``min_turn_s``."""
+    calls = []
+    clock = iter([10.0, 10.001, 20.0, 20.001])  # each timed step "takes" 1 ms
+    monkeypatch.setattr(e2e.time, "perf_counter", lambda: next(clock))
+    assert e2e.steps_per_turn(lambda: calls.append(1), 3, min_turn_s=0.002) == 3  # 3 x 1 ms is long enough
+    assert e2e.steps_per_turn(lambda: calls.append(1), 3, min_turn_s=0.0205) == 21  # ceil(20.5 ms / 1 ms)
+    assert len(calls) == 4  # per call: one untimed step (one-time costs), one timed

@@ -33,7 +33,10 @@ vector per step: torch's bias, ``(relu - relu_no_bias) / biases``, and prelu's s
 ``(prelu - prelu_frozen) / slope tensors``.
 
 Each round runs ``steps`` steps of every activation in turn, each timed alone, so drift on a shared
-machine hits them alike; the figure is the median step, and the ratio is to ``relu``'s median.
+machine hits them alike; the figure is the median step, and the ratio is to ``relu``'s median. A
+family whose step is short runs more steps per turn, so that a turn lasts at least ``MIN_TURN_S``
+(one ReLU step, timed after the warm-up, decides how many): the MLP 3 x 128's 0.6 ms step would
+otherwise give 3 samples a round, and the few µs the activations differ by would drown in them.
 ``clock="cpu"`` times with the process's CPU time instead of the wall clock: with one thread on a
 machine shared with other jobs it leaves out the time the process waited for a core (it still
 includes the cost of caches the other jobs evicted).
@@ -52,9 +55,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -73,6 +78,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "nn_prelu", "prelu", "prelu_inplace", "prel
 NO_BIAS = "relu_no_bias"  # the reference without Linear biases: what torch charges for learned vectors
 VARIANTS = (*ACTIVATIONS, NO_BIAS)
 FROZEN_SLOPE = 0.25  # prelu_frozen's slopes: PReLU's init, so its forward computes what prelu's does
+MIN_TURN_S = 0.02  # a family's turn lasts at least this long: short steps get more samples per round
 Step = Callable[[], None]
 
 
@@ -202,6 +208,7 @@ def run(
     medians: dict[str, dict[str, float]] = {}
     ratios: dict[str, dict[str, float]] = {}
     vectors: dict[str, dict[str, int]] = {}
+    per_turn: dict[str, int] = {}
     for family in families:
         steps_by_name: dict[str, Step] = {}
         for name in activations:
@@ -209,7 +216,8 @@ def run(
             if built is not None:
                 steps_by_name[name] = training_step(*built)
         vectors[family] = learned_vectors(family)
-        times = _interleave(steps_by_name, rounds, steps, warmup, clock)
+        per_turn[family] = steps_per_turn(steps_by_name["relu"], steps)
+        times = _interleave(steps_by_name, rounds, per_turn[family], warmup, clock)
         medians[family] = {name: statistics.median(values) * 1e3 for name, values in times.items()}
         reference = medians[family]["relu"]
         ratios[family] = {name: round(ms / reference, 4) for name, ms in medians[family].items()}
@@ -217,6 +225,8 @@ def run(
         "medians_ms": medians,
         "ratios": ratios,
         "learned_vectors": vectors,
+        "steps_per_turn": per_turn,
+        "rounds": rounds,
         "threads": torch.get_num_threads(),
         "clock": clock,
         "torch": torch.__version__,
@@ -225,6 +235,19 @@ def run(
         table["after_op_ms"] = after_op_table(rounds, steps, warmup, clock)
         table["per_call"] = per_call.measure()
     return table
+
+
+def steps_per_turn(step: Step, steps: int, min_turn_s: float = MIN_TURN_S) -> int:
+    """``steps``, or more where ``steps`` of ``step`` take less than ``min_turn_s`` (one timed call decides).
+
+    >>> steps_per_turn(lambda: None, 3, min_turn_s=0.0)
+    3
+    """
+    step()  # the first call of a model pays one-time costs (allocations, the optimizer's state)
+    start = time.perf_counter()
+    step()
+    seconds = max(time.perf_counter() - start, 1e-6)
+    return max(steps, math.ceil(min_turn_s / seconds))
 
 
 def learned_vectors(family: str) -> dict[str, int]:
@@ -272,14 +295,14 @@ def markdown(table: dict[str, Any]) -> str:
     """The results as markdown: step ratios (with the keep-freed column if present), then after-op ms."""
     names = [name for name in VARIANTS if name != "relu"]
     secondary = table.get("keep_freed_ratios")
-    header = "| family | relu ms | " + " | ".join(names) + " |"
+    header = "| family | steps timed | relu ms | " + " | ".join(names) + " |"
     lines = [
         f"Training step ÷ nn.ReLU(inplace=True), median of interleaved steps, {table['threads']} thread(s), "
         f"torch {table['torch']}, {table['clock']} clock, default allocator"
         + (" (in brackets: malloc keeping freed memory, which hides fresh-page faults)" if secondary else ""),
         "",
         header,
-        "|" + "---|" * (len(names) + 2),
+        "|" + "---|" * (len(names) + 3),
     ]
     for family, ratios in table["ratios"].items():
         cells = []
@@ -291,13 +314,16 @@ def markdown(table: dict[str, Any]) -> str:
             if secondary and name in secondary.get(family, {}):
                 cell += f" ({secondary[family][name]:.3f})"
             cells.append(cell)
-        lines.append(f"| {family} | {table['medians_ms'][family]['relu']:.2f} | " + " | ".join(cells) + " |")
+        timed = table["rounds"] * table["steps_per_turn"][family]
+        relu_ms = table["medians_ms"][family]["relu"]
+        lines.append(f"| {family} | {timed} | {relu_ms:.2f} | " + " | ".join(cells) + " |")
     prices = vector_prices(table)
     if prices:
         lines += [
             "",
             "What one learned vector costs per step, µs: torch's Linear bias, (relu − relu_no_bias) ÷ biases; "
-            "prelu's slope, (prelu − prelu_frozen) ÷ slope tensors:",
+            "prelu's slope, (prelu − prelu_frozen) ÷ slope tensors. Where a step takes milliseconds, a vector's "
+            "price is far below the step's noise and these come out as noise, negative ones included:",
             "",
             "| family | biases | µs per bias | slope tensors | µs per slope |",
             "|---|---|---|---|---|",
@@ -330,7 +356,12 @@ def add_arguments(options: argparse.ArgumentParser) -> None:
     options.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
     options.add_argument("--activations", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     options.add_argument("--rounds", type=int, default=5, help="rounds of interleaved steps (default 5)")
-    options.add_argument("--steps", type=int, default=3, help="timed steps per activation per round (default 3)")
+    options.add_argument(
+        "--steps",
+        type=int,
+        default=3,
+        help="timed steps per activation per round, at least (default 3; short steps get more)",
+    )
     options.add_argument("--warmup", type=int, default=2, help="untimed steps per activation first (default 2)")
     options.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     options.add_argument(
