@@ -22,4 +22,10 @@ void forward_into(const at::Tensor& x, const at::Tensor& slopes, const at::Tenso
 at::Tensor backward_into(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
                          const at::Tensor& grad_input, int64_t kind, int64_t length, bool from_output);
 
+// Fills grad_input alone (grad_input = saved > 0 ? grad : a * grad; it may be grad itself), for
+// slopes whose gradient is not needed. ``saved`` is x or an in-place call's output: with slopes > 0
+// they are > 0 at the same places.
+void input_gradient_into(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
+                         const at::Tensor& grad_input, int64_t kind, int64_t length);
+
 }  // namespace prelu_cpu

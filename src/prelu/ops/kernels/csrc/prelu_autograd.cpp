@@ -239,8 +239,12 @@ at::Tensor forward(const at::Tensor& input, const at::Tensor& weight, at::IntArr
 
 // (grad_input, grad_weight) by torch's aten kernels: prelu/ops/kernels/native.py: backward.
 std::pair<at::Tensor, at::Tensor> native_backward(const at::Tensor& grad, const at::Tensor& saved,
-                                                  const at::Tensor& weight, at::IntArrayRef view, bool from_output) {
+                                                  const at::Tensor& weight, at::IntArrayRef view, bool from_output,
+                                                  bool needs_weight) {
   const at::Tensor weight_view = weight.view(view);
+  if (!needs_weight) {  // as _prelu_kernel_backward's grad_input; saved > 0 where x > 0 (slopes > 0 in place)
+    return {strided_like(at::where(saved > 0, grad, grad * weight_view), saved), at::Tensor()};
+  }
   const at::Tensor input = from_output ? at::where(saved > 0, saved, saved / weight_view) : saved;
   auto [grad_input, grad_weight] = at::_prelu_kernel_backward(grad, input, weight_view);
   grad_weight = grad_weight.sum_to_size(view);
@@ -266,19 +270,26 @@ bool only_holder(const at::Tensor& grad) {
 
 // (grad_input, grad_weight): the fused one-pass kernel where the walk fits (the gradient copied
 // into ``saved``'s memory order if it is in another), else torch's aten kernels. ``reusable``:
-// grad may be overwritten (only_holder).
+// grad may be overwritten (only_holder). Without ``needs_weight`` the fused path computes
+// grad_input alone (grad_weight undefined): frozen slopes skip the float64 sums, and an in-place
+// call's output needs no recovery of x.
 std::pair<at::Tensor, at::Tensor> backward(at::Tensor grad, const at::Tensor& saved, const at::Tensor& weight,
-                                           at::IntArrayRef view, bool from_output, bool reusable) {
+                                           at::IntArrayRef view, bool from_output, bool reusable, bool needs_weight) {
   if (saved.numel() == 0) return {at::empty_like(saved), at::zeros_like(weight)};
   const Walk walk = plan_walk(saved, view);
-  if (!walk.fits) return native_backward(grad, saved, weight, view, from_output);
+  if (!walk.fits) return native_backward(grad, saved, weight, view, from_output, needs_weight);
   if (!same_layout(saved, grad) || grad.scalar_type() != saved.scalar_type()) {
     grad = at::empty_like(saved).copy_(grad);
     reusable = true;
   }
   at::Tensor grad_input = reusable ? grad : at::empty_like(saved);
+  const at::Tensor slopes = slope_vector(weight, walk);
+  if (!needs_weight) {
+    prelu_cpu::input_gradient_into(grad, saved, slopes, grad_input, walk.kind, walk.length);
+    return {grad_input, at::Tensor()};
+  }
   const at::Tensor partial =
-      prelu_cpu::backward_into(grad, saved, slope_vector(weight, walk), grad_input, walk.kind, walk.length, from_output);
+      prelu_cpu::backward_into(grad, saved, slopes, grad_input, walk.kind, walk.length, from_output);
   return {grad_input, fold_gradient(partial, walk, weight)};
 }
 
@@ -292,7 +303,8 @@ variable_list gradients(const at::Tensor& source, const at::Tensor& weight, at::
   at::Tensor grad_input;
   at::Tensor grad_weight;
   if (plain_gradient(grad)) {
-    std::tie(grad_input, grad_weight) = backward(std::move(grad), source, weight, view, from_output, reusable);
+    std::tie(grad_input, grad_weight) =
+        backward(std::move(grad), source, weight, view, from_output, reusable, needs_weight);
   } else {
     const at::Tensor weight_view = weight.view(view);
     const at::Tensor positive = source > 0;

@@ -10,6 +10,7 @@
 //
 // Math, per element with slope a (x == 0 and NaN take the negative branch, as F.prelu):
 //   y = x > 0 ? x : a * x        dL/dx = x > 0 ? g : a * g        dL/da += x > 0 ? 0 : g * x
+// The forward and dL/dx alone (input_gradient_out, when dL/da is not needed) are one select kernel.
 // The selects are blends after the multiply, so NaN, +-inf and -0.0 come out as in aten's
 // _prelu_kernel(_backward), and g = inf/NaN where x > 0 adds exactly 0 to dL/da.
 //
@@ -49,34 +50,39 @@ constexpr int64_t kGrain = int64_t{1} << 15;  // at::internal::GRAIN_SIZE: eleme
 constexpr int64_t kRows = 0;
 constexpr int64_t kPeriod = 1;
 
+// out = cond > 0 ? value : value * a, for n elements with one slope. The forward is
+// select(x, x) (y = x > 0 ? x : a * x); the input gradient alone is select(x, g) (from the output
+// of an in-place call, select(y, g): slopes > 0, so y > 0 exactly where x > 0). ``out`` may be
+// ``value`` itself: each element is read before it is written.
 template <typename T>
-inline void forward_span(const T* x, T* y, int64_t n, T a) {
+inline void select_span(const T* cond, const T* value, T* out, int64_t n, T a) {
   using Vec = Vectorized<T>;
   const Vec zero(T(0));
   const Vec slope(a);
   int64_t j = 0;
   for (; j + Vec::size() <= n; j += Vec::size()) {
-    const Vec v = Vec::loadu(x + j);
-    Vec::blendv(v * slope, v, v > zero).store(y + j);
+    const Vec v = Vec::loadu(value + j);
+    Vec::blendv(v * slope, v, Vec::loadu(cond + j) > zero).store(out + j);
   }
   for (; j < n; ++j) {
-    const T v = x[j];
-    y[j] = v > T(0) ? v : v * a;
+    const T v = value[j];
+    out[j] = cond[j] > T(0) ? v : v * a;
   }
 }
 
+// select_span for one row of n elements, slope j for element j.
 template <typename T>
-inline void forward_period_row(const T* x, T* y, const T* a, int64_t n) {
+inline void select_period_row(const T* cond, const T* value, T* out, const T* a, int64_t n) {
   using Vec = Vectorized<T>;
   const Vec zero(T(0));
   int64_t j = 0;
   for (; j + Vec::size() <= n; j += Vec::size()) {
-    const Vec v = Vec::loadu(x + j);
-    Vec::blendv(v * Vec::loadu(a + j), v, v > zero).store(y + j);
+    const Vec v = Vec::loadu(value + j);
+    Vec::blendv(v * Vec::loadu(a + j), v, Vec::loadu(cond + j) > zero).store(out + j);
   }
   for (; j < n; ++j) {
-    const T v = x[j];
-    y[j] = v > T(0) ? v : v * a[j];
+    const T v = value[j];
+    out[j] = cond[j] > T(0) ? v : v * a[j];
   }
 }
 
@@ -265,13 +271,14 @@ void check_same_layout(const at::Tensor& reference, const at::Tensor& other, con
               ", strides ", other.strides(), " against ", reference.sizes(), ", ", reference.strides());
 }
 
-void forward_out(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor& out, int64_t kind, int64_t length) {
-  check_walk(x, slopes, kind, length);
-  check_same_layout(x, out, "out");
-  const int64_t numel = x.numel();
+// out = cond > 0 ? value : value * a along the walk (select_span); cond, value and out share strides.
+void select_along(const at::Tensor& cond, const at::Tensor& value, const at::Tensor& slopes, const at::Tensor& out,
+                  int64_t kind, int64_t length) {
+  const int64_t numel = cond.numel();
   if (numel == 0) return;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "prelu_cpu_forward", [&] {
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES(cond.scalar_type(), "prelu_cpu_select", [&] {
+    const scalar_t* cp = cond.const_data_ptr<scalar_t>();
+    const scalar_t* vp = value.const_data_ptr<scalar_t>();
     scalar_t* yp = out.mutable_data_ptr<scalar_t>();
     const scalar_t* ap = slopes.const_data_ptr<scalar_t>();
     if (kind == kRows) {
@@ -279,7 +286,7 @@ void forward_out(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor
         int64_t row = begin / length;
         while (begin < end) {
           const int64_t stop = std::min(end, (row + 1) * length);
-          forward_span(xp + begin, yp + begin, stop - begin, ap[row]);
+          select_span(cp + begin, vp + begin, yp + begin, stop - begin, ap[row]);
           begin = stop;
           ++row;
         }
@@ -287,10 +294,29 @@ void forward_out(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor
     } else {
       const int64_t outer = numel / length;
       at::parallel_for(0, outer, std::max<int64_t>(1, kGrain / length), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) forward_period_row(xp + r * length, yp + r * length, ap, length);
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * length;
+          select_period_row(cp + o, vp + o, yp + o, ap, length);
+        }
       });
     }
   });
+}
+
+void forward_out(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor& out, int64_t kind, int64_t length) {
+  check_walk(x, slopes, kind, length);
+  check_same_layout(x, out, "out");
+  select_along(x, x, slopes, out, kind, length);
+}
+
+// grad_input alone, for slopes whose gradient is not needed (frozen, or requires_grad=False):
+// one select, none of the slope gradient's float64 sums.
+void input_gradient_out(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
+                        const at::Tensor& grad_input, int64_t kind, int64_t length) {
+  check_walk(saved, slopes, kind, length);
+  check_same_layout(saved, grad, "grad");
+  check_same_layout(saved, grad_input, "grad_input");
+  select_along(saved, grad, slopes, grad_input, kind, length);
 }
 
 template <typename T, bool kFromOutput>
@@ -443,6 +469,11 @@ at::Tensor backward_into(const at::Tensor& grad, const at::Tensor& saved, const 
   return backward_out(grad, saved, slopes, grad_input, kind, length, from_output);
 }
 
+void input_gradient_into(const at::Tensor& grad, const at::Tensor& saved, const at::Tensor& slopes,
+                         const at::Tensor& grad_input, int64_t kind, int64_t length) {
+  input_gradient_out(grad, saved, slopes, grad_input, kind, length);
+}
+
 }  // namespace prelu_cpu
 
 TORCH_LIBRARY(prelu_cpu, m) {
@@ -451,5 +482,8 @@ TORCH_LIBRARY(prelu_cpu, m) {
       "backward_out(Tensor grad, Tensor saved, Tensor slopes, Tensor(a!) grad_input, int kind, int length, "
       "bool from_output) -> Tensor",
       &backward_out);
+  m.def(
+      "input_gradient_out(Tensor grad, Tensor saved, Tensor slopes, Tensor(a!) grad_input, int kind, int length) -> ()",
+      &input_gradient_out);
   m.def("summarise(Tensor x, int bins, float low, float high) -> Tensor", &summarise);
 }
