@@ -2,7 +2,8 @@
 
 Owns :class:`PReLU` and :class:`LeakyReLU` (:mod:`prelu.nn.modules`: parameters, argument checks,
 state_dict compatibility with ``torch.nn.PReLU``), :class:`FrozenPReLU` (:mod:`prelu.nn.frozen`:
-trained slopes in a buffer) and the rectifier table (:mod:`prelu.nn.rectifiers`: which module
+trained slopes in a buffer), the forward those two share (:mod:`prelu.nn.forward`) and the
+rectifier table (:mod:`prelu.nn.rectifiers`: which module
 types are rectifiers, how to read their slopes and channel axis, their labels). Model tools that
 change a model (``freeze``, ``convert``) live in :mod:`prelu.tools`.
 

@@ -1,6 +1,7 @@
 """Trained slopes, fixed: :class:`FrozenPReLU` (:func:`prelu.freeze` puts it in a model).
 
-Owns the fixed-slope PReLU module used for inference and export; imports :mod:`prelu.ops.functional`.
+Owns the fixed-slope PReLU module used for inference and export; imports the forward it shares with
+:class:`prelu.PReLU` (:mod:`prelu.nn.forward`).
 A frozen module computes exactly what the trained one did (same call to
 :func:`prelu.prelu`, same slopes) but holds the slopes in a buffer: no gradient, not returned by
 ``parameters()``, still in the state_dict under the same key ``weight`` (so a frozen model loads
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from prelu.ops import functional
+from prelu.nn.forward import slope_module_forward
 
 
 class FrozenPReLU(nn.Module):
@@ -59,8 +60,7 @@ class FrozenPReLU(nn.Module):
         """The number of slopes (as :attr:`prelu.PReLU.num_parameters`)."""
         return self.weight.numel()
 
-    def forward(self, input: Tensor) -> Tensor:
-        return functional.prelu(input, self.weight, channel_dim=self.channel_dim, inplace=self.inplace)
+    forward = slope_module_forward  # prelu.PReLU's own forward: the same call, slopes from the buffer
 
     def extra_repr(self) -> str:
         text = f"num_parameters={self.num_parameters}, channel_dim={self.channel_dim}"

@@ -1,7 +1,8 @@
 """Drop-in modules: :class:`PReLU` and :class:`LeakyReLU`.
 
 Owns parameters, argument validation and state_dict compatibility with ``torch.nn.PReLU``;
-imports :mod:`prelu.ops.functional` and, for the C++ fast path, :mod:`prelu.ops.route`.
+imports :mod:`prelu.ops.functional` and the forward it shares with FrozenPReLU
+(:mod:`prelu.nn.forward`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from prelu.ops import functional, route
+from prelu.nn.forward import slope_module_forward
+from prelu.ops import functional
 
 
 def _check_num_parameters(num_parameters: object) -> int:
@@ -137,14 +139,7 @@ class PReLU(nn.Module):
         with torch.no_grad():
             self.weight.fill_(self.init)
 
-    def forward(self, input: Tensor) -> Tensor:
-        weight = self.weight
-        # prelu.prelu's first step, inlined: each Python frame costs a training step ~1.5 us here
-        if not torch.compiler.is_dynamo_compiling():
-            output = route.fast_entry(input, weight, self.channel_dim, self.inplace)
-            if output is not None:
-                return output
-        return functional.prelu(input, weight, channel_dim=self.channel_dim, inplace=self.inplace)
+    forward = slope_module_forward  # prelu.prelu(input, weight, channel_dim, inplace), the C entry inlined
 
     def extra_repr(self) -> str:
         text = f"num_parameters={self.num_parameters}, init={self.init}, channel_dim={self.channel_dim}"
