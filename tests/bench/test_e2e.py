@@ -72,7 +72,6 @@ def test_main_prints_ratios_to_relu_and_writes_json(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "| mlp128 |" in printed and "| ffn |" in printed and "–" in printed  # no nn.PReLU for ffn
-    assert "| mlp128 | 4 |" in printed and "| ffn | 2 |" in printed  # the learned-vector prices, with counts
     table = json.loads(out.read_text())
     assert table["ratios"]["mlp128"]["relu"] == 1.0
     for family in ("mlp128", "ffn"):
@@ -119,6 +118,25 @@ def test_vector_prices_need_both_variants_of_a_pair():
     prices = e2e.vector_prices(table)
     assert prices["a"] == pytest.approx({"bias": 100.0 / 2, "slope": 100.0 / 4})
     assert "b" not in prices
+    long_step = {name: ms * 10 * e2e.PRICED_STEP_MS for name, ms in table["medians_ms"]["a"].items()}
+    assert e2e.vector_prices({**table, "medians_ms": {"a": long_step}}) == {}  # its noise would hide them
+    ratios = {
+        family: {name: ms / medians["relu"] for name, ms in medians.items()}
+        for family, medians in table["medians_ms"].items()
+    }
+    text = e2e.markdown(
+        {
+            **table,
+            "ratios": ratios,
+            "threads": 1,
+            "torch": "x",
+            "clock": "cpu",
+            "rounds": 2,
+            "steps_per_turn": {"a": 3, "b": 4},
+        }
+    )
+    assert "| a | 6 | 1.00 |" in text and "| b | 8 | 1.00 |" in text  # steps timed: rounds x steps per turn
+    assert "| a | 2 | 50.0 | 4 | 25.0 |" in text and "| b | 2 |" not in text
 
 
 def test_steps_per_turn_keeps_the_asked_count_for_long_steps_and_adds_for_short_ones(monkeypatch):

@@ -78,6 +78,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "nn_prelu", "prelu", "prelu_inplace", "prel
 NO_BIAS = "relu_no_bias"  # the reference without Linear biases: what torch charges for learned vectors
 VARIANTS = (*ACTIVATIONS, NO_BIAS)
 FROZEN_SLOPE = 0.25  # prelu_frozen's slopes: PReLU's init, so its forward computes what prelu's does
+PRICED_STEP_MS = 5.0  # vector_prices: longer steps hide a vector's price in their noise
 MIN_TURN_S = 0.02  # a family's turn lasts at least this long: short steps get more samples per round
 Step = Callable[[], None]
 
@@ -262,6 +263,9 @@ def learned_vectors(family: str) -> dict[str, int]:
 def vector_prices(table: dict[str, Any]) -> dict[str, dict[str, float]]:
     """µs per step per learned vector: torch's Linear bias and prelu's slope, where both variants ran.
 
+    Only families whose ReLU step is at most ``PRICED_STEP_MS``: in longer steps a vector's few µs
+    are far below the step's run-to-run noise (±5 % of 15-60 ms steps on the machine of the README).
+
     >>> table = {"medians_ms": {"mlp128": {"relu": 0.60, "relu_no_bias": 0.52, "prelu": 0.63, "prelu_frozen": 0.61}},
     ...          "learned_vectors": {"mlp128": {"biases": 4, "slopes": 3}}}
     >>> {name: round(us, 2) for name, us in vector_prices(table)["mlp128"].items()}
@@ -269,6 +273,8 @@ def vector_prices(table: dict[str, Any]) -> dict[str, dict[str, float]]:
     """
     prices: dict[str, dict[str, float]] = {}
     for family, medians in table["medians_ms"].items():
+        if medians.get("relu", math.inf) > PRICED_STEP_MS:
+            continue
         counts = table.get("learned_vectors", {}).get(family, {})
         price: dict[str, float] = {}
         if {"relu", NO_BIAS} <= medians.keys() and counts.get("biases"):
@@ -322,8 +328,8 @@ def markdown(table: dict[str, Any]) -> str:
         lines += [
             "",
             "What one learned vector costs per step, µs: torch's Linear bias, (relu − relu_no_bias) ÷ biases; "
-            "prelu's slope, (prelu − prelu_frozen) ÷ slope tensors. Where a step takes milliseconds, a vector's "
-            "price is far below the step's noise and these come out as noise, negative ones included:",
+            f"prelu's slope, (prelu − prelu_frozen) ÷ slope tensors; families whose ReLU step is at most "
+            f"{PRICED_STEP_MS:g} ms (in longer ones a vector's price is far below the step's noise):",
             "",
             "| family | biases | µs per bias | slope tensors | µs per slope |",
             "|---|---|---|---|---|",
