@@ -53,8 +53,9 @@ constexpr int64_t kPeriod = 1;
 // out = cond > 0 ? value : value * a, for n elements with one slope. The forward is
 // select(x, x) (y = x > 0 ? x : a * x); the input gradient alone is select(x, g) (from the output
 // of an in-place call, select(y, g): slopes > 0, so y > 0 exactly where x > 0). ``out`` may be
-// ``value`` itself: each element is read before it is written.
-template <typename T>
+// ``value`` itself: each element is read before it is written. kSelf: cond is value (the forward),
+// loaded once.
+template <typename T, bool kSelf>
 inline void select_span(const T* cond, const T* value, T* out, int64_t n, T a) {
   using Vec = Vectorized<T>;
   const Vec zero(T(0));
@@ -62,7 +63,7 @@ inline void select_span(const T* cond, const T* value, T* out, int64_t n, T a) {
   int64_t j = 0;
   for (; j + Vec::size() <= n; j += Vec::size()) {
     const Vec v = Vec::loadu(value + j);
-    Vec::blendv(v * slope, v, Vec::loadu(cond + j) > zero).store(out + j);
+    Vec::blendv(v * slope, v, (kSelf ? v : Vec::loadu(cond + j)) > zero).store(out + j);
   }
   for (; j < n; ++j) {
     const T v = value[j];
@@ -71,14 +72,14 @@ inline void select_span(const T* cond, const T* value, T* out, int64_t n, T a) {
 }
 
 // select_span for one row of n elements, slope j for element j.
-template <typename T>
+template <typename T, bool kSelf>
 inline void select_period_row(const T* cond, const T* value, T* out, const T* a, int64_t n) {
   using Vec = Vectorized<T>;
   const Vec zero(T(0));
   int64_t j = 0;
   for (; j + Vec::size() <= n; j += Vec::size()) {
     const Vec v = Vec::loadu(value + j);
-    Vec::blendv(v * Vec::loadu(a + j), v, Vec::loadu(cond + j) > zero).store(out + j);
+    Vec::blendv(v * Vec::loadu(a + j), v, (kSelf ? v : Vec::loadu(cond + j)) > zero).store(out + j);
   }
   for (; j < n; ++j) {
     const T v = value[j];
@@ -272,8 +273,31 @@ void check_same_layout(const at::Tensor& reference, const at::Tensor& other, con
 }
 
 // out = cond > 0 ? value : value * a along the walk (select_span); cond, value and out share strides.
-void select_along(const at::Tensor& cond, const at::Tensor& value, const at::Tensor& slopes, const at::Tensor& out,
-                  int64_t kind, int64_t length) {
+template <typename T, bool kSelf>
+void select_along(const T* cp, const T* vp, T* yp, const T* ap, int64_t numel, int64_t kind, int64_t length) {
+  if (kind == kRows) {
+    at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) {
+      int64_t row = begin / length;
+      while (begin < end) {
+        const int64_t stop = std::min(end, (row + 1) * length);
+        select_span<T, kSelf>(cp + begin, vp + begin, yp + begin, stop - begin, ap[row]);
+        begin = stop;
+        ++row;
+      }
+    });
+  } else {
+    const int64_t outer = numel / length;
+    at::parallel_for(0, outer, std::max<int64_t>(1, kGrain / length), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t o = r * length;
+        select_period_row<T, kSelf>(cp + o, vp + o, yp + o, ap, length);
+      }
+    });
+  }
+}
+
+void select_out(const at::Tensor& cond, const at::Tensor& value, const at::Tensor& slopes, const at::Tensor& out,
+                int64_t kind, int64_t length) {
   const int64_t numel = cond.numel();
   if (numel == 0) return;
   AT_DISPATCH_FLOATING_TYPES(cond.scalar_type(), "prelu_cpu_select", [&] {
@@ -281,24 +305,10 @@ void select_along(const at::Tensor& cond, const at::Tensor& value, const at::Ten
     const scalar_t* vp = value.const_data_ptr<scalar_t>();
     scalar_t* yp = out.mutable_data_ptr<scalar_t>();
     const scalar_t* ap = slopes.const_data_ptr<scalar_t>();
-    if (kind == kRows) {
-      at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) {
-        int64_t row = begin / length;
-        while (begin < end) {
-          const int64_t stop = std::min(end, (row + 1) * length);
-          select_span(cp + begin, vp + begin, yp + begin, stop - begin, ap[row]);
-          begin = stop;
-          ++row;
-        }
-      });
+    if (cp == vp) {
+      select_along<scalar_t, true>(cp, vp, yp, ap, numel, kind, length);
     } else {
-      const int64_t outer = numel / length;
-      at::parallel_for(0, outer, std::max<int64_t>(1, kGrain / length), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t o = r * length;
-          select_period_row(cp + o, vp + o, yp + o, ap, length);
-        }
-      });
+      select_along<scalar_t, false>(cp, vp, yp, ap, numel, kind, length);
     }
   });
 }
@@ -306,7 +316,7 @@ void select_along(const at::Tensor& cond, const at::Tensor& value, const at::Ten
 void forward_out(const at::Tensor& x, const at::Tensor& slopes, const at::Tensor& out, int64_t kind, int64_t length) {
   check_walk(x, slopes, kind, length);
   check_same_layout(x, out, "out");
-  select_along(x, x, slopes, out, kind, length);
+  select_out(x, x, slopes, out, kind, length);
 }
 
 // grad_input alone, for slopes whose gradient is not needed (frozen, or requires_grad=False):
@@ -316,7 +326,7 @@ void input_gradient_out(const at::Tensor& grad, const at::Tensor& saved, const a
   check_walk(saved, slopes, kind, length);
   check_same_layout(saved, grad, "grad");
   check_same_layout(saved, grad_input, "grad_input");
-  select_along(saved, grad, slopes, grad_input, kind, length);
+  select_out(saved, grad, slopes, grad_input, kind, length);
 }
 
 template <typename T, bool kFromOutput>
