@@ -212,11 +212,13 @@ def run(
     per_turn: dict[str, int] = {}
     for family in families:
         steps_by_name: dict[str, Step] = {}
+        models: dict[str, nn.Module] = {}
         for name in activations:
             built = build(family, name)
             if built is not None:
                 steps_by_name[name] = training_step(*built)
-        vectors[family] = learned_vectors(family)
+                models[name] = built[0]
+        vectors[family] = learned_vectors(models)
         per_turn[family] = steps_per_turn(steps_by_name["relu"], steps)
         times = _interleave(steps_by_name, rounds, per_turn[family], warmup, clock)
         medians[family] = {name: statistics.median(values) * 1e3 for name, values in times.items()}
@@ -251,12 +253,15 @@ def steps_per_turn(step: Step, steps: int, min_turn_s: float = MIN_TURN_S) -> in
     return max(steps, math.ceil(min_turn_s / seconds))
 
 
-def learned_vectors(family: str) -> dict[str, int]:
-    """How many Linear biases the ReLU model learns, and how many slope tensors prelu's model learns."""
-    relu_built, prelu_built = build(family, "relu"), build(family, "prelu")
-    assert relu_built is not None and prelu_built is not None  # both exist for every family
-    biases = sum(isinstance(m, nn.Linear) and m.bias is not None for m in relu_built[0].modules())
-    slopes = sum(isinstance(m, PReLU) for m in prelu_built[0].modules())
+def learned_vectors(models: dict[str, nn.Module]) -> dict[str, int]:
+    """How many Linear biases the ReLU model learns, and how many slope tensors prelu's model learns (0 if absent).
+
+    >>> built = {name: build("mlp128", name)[0] for name in ("relu", "prelu")}
+    >>> learned_vectors(built), learned_vectors({"relu": built["relu"]})
+    ({'biases': 4, 'slopes': 3}, {'biases': 4, 'slopes': 0})
+    """
+    biases = sum(isinstance(m, nn.Linear) and m.bias is not None for m in models["relu"].modules())
+    slopes = sum(isinstance(m, PReLU) for m in models["prelu"].modules()) if "prelu" in models else 0
     return {"biases": biases, "slopes": slopes}
 
 
